@@ -1,0 +1,216 @@
+"""The asymmetric agent (paper Section IV): a master DQN over a small and a large SAC sub-policy.
+
+Training side (`AsymAgent`): both sub-policies learn from ONE shared replay buffer -- every
+transition reaches both, whichever acted -- and the master learns from macro transitions with
+r_Omega = sum r - lambda * k * c_omega, discounted by gamma^k. The modes `large` and `small`
+are the L-only and S-only baselines (one SAC, no master).
+
+Deployment side (`AsymPolicy`): the actors and the master's Q-network only, deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .buffers import MacroBuffer, MacroStep, ReplayBuffer
+from .config import TrainConfig
+from .dqn import DQN
+from .flops import CostTable, cost_table
+from .learner import LearnerProcess
+from .nets import DTYPE, MLP
+from .sac import SAC, SquashedGaussianActor
+
+SMALL, LARGE = 0, 1
+OPTION_NAMES = {SMALL: "small", LARGE: "large"}
+
+
+class AsymAgent:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        spec = cfg.spec
+        self.obs_dim, self.act_dim = spec.obs_dim, spec.act_dim
+        self.costs: CostTable = cost_table(spec.obs_dim, spec.act_dim, cfg.small_units,
+                                           cfg.large_units, cfg.n_omega)
+        # independent random streams: acting, each learner, the master (a stream per consumer
+        # keeps results identical whether the learners run in one thread or two)
+        seeds = np.random.SeedSequence(cfg.seed).spawn(5)
+        self.rng = {name: np.random.default_rng(s) for name, s in
+                    zip(("act", "learn_small", "learn_large", "master", "init"), seeds)}
+        init = self.rng["init"]
+        self.subs: dict[int, SAC] = {}
+        for option in (SMALL, LARGE):  # both always built so the init stream does not depend on mode
+            sub = SAC(self.obs_dim, self.act_dim, dataclasses.replace(cfg.sac, units=cfg.units(option)), init)
+            if option in cfg.options():
+                self.subs[option] = sub
+        self.master = DQN(self.obs_dim, cfg.dqn, init) if cfg.mode == "asym" else None
+        if cfg.separate_buffers:
+            self.buffers = {o: ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim) for o in self.subs}
+        else:
+            shared = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim)
+            self.buffers = {o: shared for o in self.subs}
+        self.macro_buffer = MacroBuffer(cfg.dqn.buffer_size, self.obs_dim) if self.master else None
+        self._remote: LearnerProcess | None = None
+
+    def start_parallel(self) -> None:
+        """Fork the large learner (asym mode, cfg.parallel). Call before any transition is stored."""
+        if self.cfg.parallel and len(self.subs) == 2 and self._remote is None:
+            buf = self.buffers[LARGE]
+            for b in {id(x): x for x in self.buffers.values()}.values():
+                b.share()
+            self._remote = LearnerProcess(self.subs[LARGE], buf, self.rng["learn_large"],
+                                          self.cfg.sac.batch_size)
+
+    # acting --------------------------------------------------------------------------------
+    def epsilon(self, step: int) -> float:
+        d = self.cfg.dqn
+        horizon = d.exploration_fraction * self.cfg.steps
+        frac = min(1.0, step / horizon) if horizon > 0 else 1.0
+        return d.exploration_initial_eps + frac * (d.exploration_final_eps - d.exploration_initial_eps)
+
+    def select(self, obs: np.ndarray, step: int) -> int:
+        """The master's epsilon-greedy choice (asym), or the mode's only sub-policy."""
+        if self.master is None:
+            return self.cfg.options()[0]
+        if self.rng["master"].random() < self.epsilon(step):
+            return int(self.rng["master"].integers(0, 2))
+        return self.master.greedy(obs)
+
+    def act(self, option: int, obs: np.ndarray, step: int) -> np.ndarray:
+        rng = self.rng["act"]
+        if step < self.cfg.learning_starts:
+            return rng.uniform(-1.0, 1.0, self.act_dim).astype(DTYPE)
+        noise = rng.standard_normal(self.act_dim, dtype=DTYPE)
+        return self.subs[option].actor.act(obs, deterministic=False, noise=noise)
+
+    # learning ------------------------------------------------------------------------------
+    def store(self, option: int, obs, action, reward, next_obs, terminated) -> None:
+        # shared buffer: one add reaches both sub-policies; separate: only the one that acted
+        self.buffers[option if self.cfg.separate_buffers else next(iter(self.buffers))].add(
+            obs, action, reward, next_obs, terminated)
+
+    def store_macro(self, macro: MacroStep, next_obs, terminated: bool) -> None:
+        if self.master is None:
+            return
+        cost = 0.0 if self.cfg.no_cost else self.costs.cost(macro.option)
+        self.macro_buffer.add(macro.obs, macro.option, macro.master_reward(self.cfg.cost_lambda, cost),
+                              next_obs, float(terminated), macro.length)
+
+    def _update_sub(self, option: int) -> dict | None:
+        buf = self.buffers[option]
+        bs = self.cfg.sac.batch_size
+        if buf.size == 0:
+            return None
+        rng = self.rng["learn_large" if option == LARGE else "learn_small"]
+        return self.subs[option].update(buf.sample(bs, rng), rng)
+
+    def update(self, want_metrics: bool = False) -> dict[str, float]:
+        """One gradient step for each sub-policy and for the master (Table I: train freq 1)."""
+        metrics: dict[str, float] = {}
+        remote = self._remote
+        if remote is not None:
+            remote.start_update(want_metrics)
+        for option in self.subs:
+            if remote is not None and option == LARGE:
+                continue
+            m = self._update_sub(option)
+            if m:
+                metrics.update({f"{OPTION_NAMES[option]}/{k}": v for k, v in m.items()})
+        if self.master is not None and self.macro_buffer.size >= self.cfg.dqn.batch_size:
+            batch = self.macro_buffer.sample(self.cfg.dqn.batch_size, self.rng["master"])
+            metrics.update(self.master.update(batch))
+        if remote is not None:
+            m = remote.finish_update()  # wait: the next action may come from the large actor
+            if m:
+                metrics.update({f"large/{k}": v for k, v in m.items()})
+        return metrics
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
+
+    # state ---------------------------------------------------------------------------------
+    def policy_tensors(self) -> dict[str, np.ndarray]:
+        t = {}
+        for option, sub in self.subs.items():
+            t.update(sub.state(OPTION_NAMES[option], with_training=False))
+        if self.master is not None:
+            t.update(self.master.state("master", with_training=False))
+        return t
+
+    def training_tensors(self) -> dict[str, np.ndarray]:
+        t = {}
+        for option, sub in self.subs.items():
+            if self._remote is not None and option == LARGE:
+                t.update(self._remote.state(OPTION_NAMES[option])[0])
+            else:
+                t.update(sub.state(OPTION_NAMES[option]))
+        if self.master is not None:
+            t.update(self.master.state("master"))
+            t.update(self.macro_buffer.state("macro_buffer"))
+        seen = set()
+        for option, buf in self.buffers.items():
+            if id(buf) not in seen:
+                seen.add(id(buf))
+                t.update(buf.state(f"buffer_{OPTION_NAMES[option]}" if self.cfg.separate_buffers else "buffer"))
+        return t
+
+    def load_training_tensors(self, t: dict[str, np.ndarray]) -> None:
+        """Load a training checkpoint; call before start_parallel()."""
+        assert self._remote is None
+        for option, sub in self.subs.items():
+            sub.load_state(t, OPTION_NAMES[option])
+        if self.master is not None:
+            self.master.load_state(t, "master")
+            self.macro_buffer.load_state(t, "macro_buffer")
+        seen = set()
+        for option, buf in self.buffers.items():
+            if id(buf) not in seen:
+                seen.add(id(buf))
+                buf.load_state(t, f"buffer_{OPTION_NAMES[option]}" if self.cfg.separate_buffers else "buffer")
+
+    def rng_states(self) -> dict:
+        states = {k: r.bit_generator.state for k, r in self.rng.items()}
+        if self._remote is not None:
+            states["learn_large"] = self._remote.state("large")[1]
+        return states
+
+    def set_rng_states(self, states: dict) -> None:
+        for k, s in states.items():
+            self.rng[k].bit_generator.state = s
+
+
+class AsymPolicy:
+    """Deterministic deployment policy: the master's greedy choice and the actors' mean actions."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        spec = cfg.spec
+        self.costs = cost_table(spec.obs_dim, spec.act_dim, cfg.small_units, cfg.large_units, cfg.n_omega)
+        self.actors = {o: SquashedGaussianActor(spec.obs_dim, spec.act_dim, cfg.units(o), cfg.sac.activation)
+                       for o in cfg.options()}
+        self.master = MLP([spec.obs_dim, cfg.dqn.units, cfg.dqn.units, 2], cfg.dqn.activation) \
+            if cfg.mode == "asym" else None
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {f"{OPTION_NAMES[o]}.actor.theta": a.net.theta.shape for o, a in self.actors.items()}
+        if self.master is not None:
+            shapes["master.q.theta"] = self.master.theta.shape
+        return shapes
+
+    def load_tensors(self, t: dict[str, np.ndarray]) -> None:
+        for o, a in self.actors.items():
+            a.net.load_state(t, f"{OPTION_NAMES[o]}.actor")
+        if self.master is not None:
+            self.master.load_state(t, "master.q")
+
+    def select(self, obs: np.ndarray) -> int:
+        if self.master is None:
+            return self.cfg.options()[0]
+        q = self.master.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
+        return int(np.argmax(q))
+
+    def act(self, option: int, obs: np.ndarray) -> np.ndarray:
+        return self.actors[option].act(obs, deterministic=True)

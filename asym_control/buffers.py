@@ -1,0 +1,101 @@
+"""Replay buffers: ordinary transitions for the sub-policies, macro transitions for the master.
+
+Arrays are float32 from the moment they are stored (no float64 leaks into the networks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .nets import DTYPE, shared_array
+
+
+class ReplayBuffer:
+    """Ring buffer of (s, a, r, s', terminated). One instance is shared by both sub-policies."""
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int):
+        self.capacity = int(capacity)
+        self.obs = np.zeros((self.capacity, obs_dim), DTYPE)
+        self.action = np.zeros((self.capacity, act_dim), DTYPE)
+        self.reward = np.zeros(self.capacity, DTYPE)
+        self.next_obs = np.zeros((self.capacity, obs_dim), DTYPE)
+        self.terminated = np.zeros(self.capacity, DTYPE)
+        self.pos = 0
+        self.size = 0
+
+    _FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+
+    def share(self) -> None:
+        """Put the (empty) storage in shared memory, before forking a learner process that samples it."""
+        assert self.size == 0
+        for f in self._FIELDS:
+            setattr(self, f, shared_array(getattr(self, f), copy=False))
+
+    def add(self, obs, action, reward, next_obs, terminated) -> None:
+        i = self.pos
+        self.obs[i] = obs
+        self.action[i] = action
+        self.reward[i] = reward
+        self.next_obs[i] = next_obs
+        self.terminated[i] = terminated
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator):
+        idx = rng.integers(0, self.size, size=batch_size)
+        return tuple(getattr(self, f)[idx] for f in self._FIELDS)
+
+    def state(self, prefix: str) -> dict[str, np.ndarray]:
+        n = self.size  # only the filled part is saved
+        t = {f"{prefix}.{f}": getattr(self, f)[:n] for f in self._FIELDS}
+        t[f"{prefix}.pos_size"] = np.array([self.pos, self.size], dtype=np.int64)
+        return t
+
+    def load_state(self, t: dict[str, np.ndarray], prefix: str) -> None:
+        self.pos, self.size = (int(v) for v in t[f"{prefix}.pos_size"])
+        for f in self._FIELDS:
+            getattr(self, f)[:self.size] = t[f"{prefix}.{f}"]
+
+
+class MacroBuffer(ReplayBuffer):
+    """Ring buffer of the master's macro transitions (s_t, omega, r_Omega, s_{t+k}, terminated, k)."""
+
+    _FIELDS = ("obs", "option", "reward", "next_obs", "terminated", "length")
+
+    def __init__(self, capacity: int, obs_dim: int):
+        super().__init__(capacity, obs_dim, 1)
+        del self.action
+        self.option = np.zeros(self.capacity, np.int64)
+        self.length = np.zeros(self.capacity, np.int64)
+
+    def add(self, obs, option, reward, next_obs, terminated, length) -> None:  # type: ignore[override]
+        self.length[self.pos] = length
+        self.option[self.pos] = option
+        i = self.pos
+        self.obs[i] = obs
+        self.reward[i] = reward
+        self.next_obs[i] = next_obs
+        self.terminated[i] = terminated
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+
+class MacroStep:
+    """Accumulates one macro step of the master: r_Omega = sum r_i - lambda * k * c_omega.
+
+    k is the number of control steps the selected sub-policy actually ran: n_omega, or fewer
+    when the episode ends inside the macro step (then terminated/truncated decide bootstrapping).
+    """
+
+    def __init__(self, obs: np.ndarray, option: int):
+        self.obs = obs
+        self.option = option
+        self.reward_sum = 0.0
+        self.length = 0
+
+    def add(self, reward: float) -> None:
+        self.reward_sum += reward
+        self.length += 1
+
+    def master_reward(self, cost_lambda: float, cost: float) -> float:
+        return self.reward_sum - cost_lambda * self.length * cost

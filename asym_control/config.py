@@ -1,0 +1,98 @@
+"""The typed configuration of a training run: one frozen dataclass, saved with every run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .dqn import DQNConfig
+from .sac import SACConfig
+from .tasks import get_task
+
+MODES = ("asym", "large", "small")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run. Defaults are the paper's (Tables I and II)."""
+
+    task: str = "walker-stand"
+    mode: str = "asym"
+    """asym: master + both sub-policies; large: L-only SAC; small: S-only SAC"""
+    seed: int = 0
+    steps: int = 100_000
+    """environment (control) steps to train for"""
+    n_omega: int = 5
+    """control steps a selected sub-policy acts before the master chooses again"""
+    cost_lambda: float | None = None
+    """lambda of the cost term; None takes the task's (Table II)"""
+    small_units: int | None = None
+    large_units: int | None = None
+    no_cost: bool = False
+    """ablation (Table V): the master's reward has no cost term"""
+    separate_buffers: bool = False
+    """ablation (Table VI): each sub-policy learns only from the transitions it generated"""
+    buffer_size: int = 1_000_000
+    learning_starts: int = 1_000
+    """uniformly random actions for this many steps before any update"""
+    checkpoint_every: int = 10_000
+    """write a checkpoint at the first episode end after every this many steps"""
+    episode_steps: int | None = None
+    """cut episodes at this many steps; None takes the task's"""
+    parallel: bool = True
+    """asym mode: update the large sub-policy in a second process (learner.py); the results are
+    bit-identical to the single-process loop, which `parallel=False` selects"""
+    sac: SACConfig = field(default_factory=SACConfig)
+    dqn: DQNConfig = field(default_factory=DQNConfig)
+
+    def __post_init__(self):
+        spec = get_task(self.task)  # raises UnknownTask with the list of tasks
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name in ("steps", "n_omega", "buffer_size", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.learning_starts < 0:
+            raise ValueError(f"learning-starts must be >= 0, got {self.learning_starts}")
+        if self.episode_steps is not None and self.episode_steps <= 0:
+            raise ValueError(f"episode-steps must be positive, got {self.episode_steps}")
+        # fill task defaults in, so the saved config is complete
+        fill = {}
+        if self.cost_lambda is None:
+            fill["cost_lambda"] = spec.cost_lambda
+        if self.small_units is None:
+            fill["small_units"] = spec.small_units
+        if self.large_units is None:
+            fill["large_units"] = spec.large_units
+        if self.episode_steps is None:
+            fill["episode_steps"] = spec.episode_steps
+        for k, v in fill.items():
+            object.__setattr__(self, k, v)
+        for name in ("small_units", "large_units"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+    @property
+    def spec(self):
+        return get_task(self.task)
+
+    def options(self) -> tuple[int, ...]:
+        """Sub-policies present: 0 = small, 1 = large."""
+        return {"asym": (0, 1), "large": (1,), "small": (0,)}[self.mode]
+
+    def units(self, option: int) -> int:
+        return self.large_units if option == 1 else self.small_units
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        sac = SACConfig(**d.pop("sac", {}))
+        dqn = DQNConfig(**d.pop("dqn", {}))
+        return cls(sac=sac, dqn=dqn, **d)

@@ -1,0 +1,94 @@
+"""The master policy pi_Omega: a double DQN choosing a sub-policy every n_omega control steps.
+
+Learns from macro transitions (s_t, omega, r_Omega, s_{t+k}, terminated, k): the target is
+r_Omega + gamma^k * (1 - terminated) * Q'(s_{t+k}, argmax_o Q(s_{t+k}, o)) -- the semi-MDP
+discount gamma^k (the authors' code discounted by gamma once). Huber loss, gradient norm clipped
+at 10 (Stable-Baselines' DQN defaults). Hyperparameters are the paper's Table I.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .flops import MASTER_UNITS, N_OPTIONS
+from .nets import DTYPE, MLP, Adam
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Master learner settings (paper Table I)."""
+
+    units: int = MASTER_UNITS
+    activation: str = "tanh"
+    lr: float = 1e-3
+    gamma: float = 0.99
+    batch_size: int = 32
+    buffer_size: int = 50_000
+    target_update_interval: int = 500
+    """gradient steps between hard copies of the online network into the target"""
+    exploration_fraction: float = 0.1
+    """fraction of training over which epsilon decays linearly"""
+    exploration_initial_eps: float = 1.0
+    exploration_final_eps: float = 0.02
+    max_grad_norm: float = 10.0
+
+
+class DQN:
+    def __init__(self, obs_dim: int, config: DQNConfig, rng: np.random.Generator):
+        self.config = config
+        self.obs_dim = obs_dim
+        sizes = [obs_dim, config.units, config.units, N_OPTIONS]
+        self.q = MLP(sizes, config.activation, rng=rng)
+        self.q_target = MLP(sizes, config.activation)
+        self.q_target.copy_from(self.q)
+        self.opt = Adam(self.q.theta, config.lr)
+        self.updates = 0
+
+    def greedy(self, obs: np.ndarray) -> int:
+        q = self.q.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
+        return int(np.argmax(q))
+
+    def update(self, batch) -> dict[str, float]:
+        obs, option, reward, next_obs, terminated, length = batch
+        cfg = self.config
+        B = obs.shape[0]
+        rows = np.arange(B)
+        # double Q: the online network picks the next option, the target network values it
+        next_online = self.q.forward(next_obs)[0]
+        next_target = self.q_target.forward(next_obs)[0]
+        best = np.argmax(next_online, axis=1)
+        discount = cfg.gamma ** length.astype(DTYPE)            # gamma^k: the semi-MDP discount
+        target = reward + discount * (1.0 - terminated) * next_target[rows, best]
+
+        q, cache = self.q.forward(obs, keep=True)
+        q_taken = q[0, rows, option]
+        err = q_taken - target
+        loss = float(np.where(np.abs(err) < 1.0, 0.5 * err * err, np.abs(err) - 0.5).mean())
+        dout = np.zeros_like(q)
+        dout[0, rows, option] = np.clip(err, -1.0, 1.0) / B       # Huber (smooth L1) gradient
+        self.q.backward(cache, dout)
+        norm = float(np.sqrt(np.dot(self.q.grad, self.q.grad)))
+        if norm > cfg.max_grad_norm:
+            self.q.grad *= cfg.max_grad_norm / (norm + 1e-6)
+        self.opt.step(self.q.grad)
+        self.updates += 1
+        if self.updates % cfg.target_update_interval == 0:
+            self.q_target.copy_from(self.q)
+        return {"master_loss": loss}
+
+    def state(self, prefix: str, with_training: bool = True) -> dict[str, np.ndarray]:
+        t = self.q.state(f"{prefix}.q")
+        if with_training:
+            t.update(self.q_target.state(f"{prefix}.q_target"))
+            t.update(self.opt.state(f"{prefix}.opt"))
+            t[f"{prefix}.updates"] = np.array([self.updates], dtype=np.int64)
+        return t
+
+    def load_state(self, t: dict[str, np.ndarray], prefix: str, with_training: bool = True) -> None:
+        self.q.load_state(t, f"{prefix}.q")
+        if with_training:
+            self.q_target.load_state(t, f"{prefix}.q_target")
+            self.opt.load_state(t, f"{prefix}.opt")
+            self.updates = int(t[f"{prefix}.updates"][0])

@@ -1,0 +1,83 @@
+"""Evaluation: the one place where returns, usage of the large sub-policy and FLOPs are computed.
+
+Deterministic policies (actor means, greedy master), as in the paper's evaluation. FLOPs per
+inference follow flops.py: the selected sub-policy's FLOPs at every control step plus the
+master's, amortised over n_omega (Table IV's Avg-FLOPs/Inf); the reduction is against L-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .agent import LARGE, AsymPolicy
+from .config import TrainConfig
+from .flops import CONVENTION
+
+
+@dataclass
+class EpisodeRecord:
+    ret: float
+    steps: int
+    large_steps: int
+    options: np.ndarray | None = None   # per control step: 0 small, 1 large
+    actions: np.ndarray | None = None   # per control step: the action sent
+    rewards: np.ndarray | None = None
+
+
+def run_episode(cfg: TrainConfig, policy: AsymPolicy, env, record: bool = False) -> EpisodeRecord:
+    obs = env.reset()
+    ret, steps, large = 0.0, 0, 0
+    option = None
+    opts, acts, rews = [], [], []
+    done = False
+    while not done:
+        if steps % cfg.n_omega == 0:
+            option = policy.select(obs)
+        action = policy.act(option, obs)
+        obs, reward, terminated, truncated = env.step(action)
+        done = terminated or truncated
+        ret += reward
+        steps += 1
+        large += option == LARGE
+        if record:
+            opts.append(option)
+            acts.append(action)
+            rews.append(reward)
+    if record:
+        return EpisodeRecord(ret, steps, large, np.array(opts), np.array(acts), np.array(rews))
+    return EpisodeRecord(ret, steps, large)
+
+
+def evaluate(cfg: TrainConfig, policy: AsymPolicy, episodes: int, seed: int,
+             record: bool = False) -> tuple[dict, list[EpisodeRecord]]:
+    from threadpoolctl import threadpool_limits
+
+    env = cfg.spec.make_env(seed=seed, episode_steps=cfg.episode_steps)
+    with threadpool_limits(1):
+        records = [run_episode(cfg, policy, env, record) for _ in range(episodes)]
+    returns = np.array([r.ret for r in records])
+    total_steps = sum(r.steps for r in records)
+    large_fraction = sum(r.large_steps for r in records) / total_steps
+    costs = policy.costs
+    if cfg.mode == "asym":
+        fpi = costs.per_step(large_fraction, with_master=True)
+    else:
+        fpi = float(costs.large_flops if cfg.mode == "large" else costs.small_flops)
+    result = {
+        "task": cfg.task,
+        "mode": cfg.mode,
+        "episodes": episodes,
+        "seed": seed,
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "large_fraction": float(large_fraction),
+        "flops_per_inference": float(fpi),
+        "flops_large_only": costs.large_flops,
+        "flops_reduction": float(1.0 - fpi / costs.large_flops),
+        "flops_convention": CONVENTION,
+        "per_episode": [{"return": float(r.ret), "large_fraction": r.large_steps / r.steps,
+                         "steps": r.steps} for r in records],
+    }
+    return result, records

@@ -1,0 +1,178 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018) for one sub-policy, with Stable-Baselines3's update.
+
+One update, in SB3's order: entropy coefficient, then twin critics, then the actor (through the
+just-updated critics), then the Polyak target update. Squashed Gaussian actor with log-std
+clipped to [-20, 2]; target entropy -dim(A); both heads (mean, log-std) are one output layer.
+Hyperparameters are the paper's Table I.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nets import DTYPE, MLP, Adam
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+TANH_EPS = 1e-6          # SB3's epsilon inside log(1 - tanh(u)^2 + eps)
+HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Sub-policy learner settings (paper Table I)."""
+
+    units: int = 64
+    """hidden units in each of the two hidden layers of actor and critics"""
+    activation: str = "relu"
+    """hidden nonlinearity; the paper says tanh, the authors' code (SB2 defaults) used ReLU"""
+    lr: float = 3e-4
+    """Adam learning rate of actor, critics and entropy coefficient"""
+    gamma: float = 0.99
+    tau: float = 0.005
+    """Polyak coefficient of the target critics, updated every step"""
+    batch_size: int = 256
+
+
+class SquashedGaussianActor:
+    """pi(a|s) = tanh(N(mu(s), sigma(s))): inference and the reparameterised sample."""
+
+    def __init__(self, obs_dim: int, act_dim: int, units: int, activation: str,
+                 rng: np.random.Generator | None = None):
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.net = MLP([obs_dim, units, units, 2 * act_dim], activation, rng=rng)
+
+    def act(self, obs: np.ndarray, deterministic: bool, noise: np.ndarray | None = None) -> np.ndarray:
+        """Action in [-1, 1]^A for obs (A batch of (B, obs_dim) or a single (obs_dim,))."""
+        single = obs.ndim == 1
+        x = np.asarray(obs, dtype=DTYPE).reshape(-1, self.obs_dim)
+        out = self.net.forward(x)[0]
+        mean = out[:, :self.act_dim]
+        if deterministic:
+            u = mean
+        else:
+            log_std = np.clip(out[:, self.act_dim:], LOG_STD_MIN, LOG_STD_MAX)
+            u = mean + np.exp(log_std) * noise.reshape(mean.shape)
+        a = np.tanh(u)
+        return a[0] if single else a
+
+    def sample(self, obs: np.ndarray, noise: np.ndarray):
+        """Reparameterised sample a = tanh(mu + sigma * noise) with log pi(a|s) and what backward needs."""
+        out, cache = self.net.forward(obs, keep=True)
+        out = out[0]
+        A = self.act_dim
+        mean = out[:, :A]
+        raw_log_std = out[:, A:]
+        log_std = np.clip(raw_log_std, LOG_STD_MIN, LOG_STD_MAX)
+        std = np.exp(log_std)
+        u = mean + std * noise
+        a = np.tanh(u)
+        one_minus_a2 = 1.0 - a * a
+        log_prob = (-0.5 * noise * noise - log_std - HALF_LOG_2PI).sum(1) \
+            - np.log(one_minus_a2 + TANH_EPS).sum(1)
+        aux = (cache, noise, std, a, one_minus_a2, raw_log_std)
+        return a, log_prob.astype(DTYPE), aux
+
+    def backward(self, aux, d_action: np.ndarray, d_log_prob: np.ndarray) -> None:
+        """Parameter gradients (into net.grad) of a loss with dL/da and dL/dlogpi given."""
+        cache, noise, std, a, one_minus_a2, raw_log_std = aux
+        # d log pi / du from the tanh correction; the Gaussian term is constant in u given noise
+        g_corr = 2.0 * a * one_minus_a2 / (one_minus_a2 + TANH_EPS)
+        d_u = d_action * one_minus_a2 + d_log_prob[:, None] * g_corr
+        d_log_std = d_u * std * noise - d_log_prob[:, None]
+        d_log_std *= (raw_log_std >= LOG_STD_MIN) & (raw_log_std <= LOG_STD_MAX)  # clamp's gradient
+        dout = np.concatenate([d_u, d_log_std], axis=1)[None]
+        self.net.backward(cache, dout)
+
+
+class SAC:
+    """One SAC sub-policy: actor, twin critics (one 2-member MLP) and their target, auto entropy."""
+
+    def __init__(self, obs_dim: int, act_dim: int, config: SACConfig, rng: np.random.Generator):
+        self.config = config
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.actor = SquashedGaussianActor(obs_dim, act_dim, config.units, config.activation, rng)
+        sizes = [obs_dim + act_dim, config.units, config.units, 1]
+        self.critic = MLP(sizes, config.activation, ensemble=2, rng=rng)
+        self.critic_target = MLP(sizes, config.activation, ensemble=2)
+        self.critic_target.copy_from(self.critic)
+        self.log_alpha = np.zeros(1, dtype=DTYPE)  # entropy coefficient starts at 1 (SB3 "auto")
+        self.target_entropy = -float(act_dim)
+        self.actor_opt = Adam(self.actor.net.theta, config.lr)
+        self.critic_opt = Adam(self.critic.theta, config.lr)
+        self.alpha_opt = Adam(self.log_alpha, config.lr)
+        self.updates = 0
+
+    def share_actor(self) -> None:
+        """Put the actor's weights in shared memory (see learner.py); the optimiser follows them."""
+        self.actor.net.share()
+        self.actor_opt.theta = self.actor.net.theta
+
+    @property
+    def alpha(self) -> float:
+        return float(np.exp(self.log_alpha[0]))
+
+    def update(self, batch, rng: np.random.Generator) -> dict[str, float]:
+        """One gradient step on a batch (obs, action, reward, next_obs, terminated)."""
+        obs, act, rew, next_obs, terminated = batch
+        B, A, cfg = obs.shape[0], self.act_dim, self.config
+        noise = rng.standard_normal((2, B, A), dtype=DTYPE)
+
+        # entropy coefficient (uses the current actor's log-probabilities)
+        a_pi, log_pi, aux = self.actor.sample(obs, noise[0])
+        alpha = DTYPE(np.exp(self.log_alpha[0]))
+        self.alpha_opt.step(np.array([-(log_pi + self.target_entropy).mean()], dtype=DTYPE))
+
+        # critic target: r + gamma * (1 - terminated) * (min Q' - alpha log pi(a'|s'))
+        a_next, log_pi_next, _ = self.actor.sample(next_obs, noise[1])
+        q_next = self.critic_target.forward(np.concatenate([next_obs, a_next], axis=1))
+        v_next = q_next.min(axis=0)[:, 0] - alpha * log_pi_next
+        target = rew + cfg.gamma * (1.0 - terminated) * v_next
+
+        q, cache = self.critic.forward(np.concatenate([obs, act], axis=1), keep=True)
+        err = q[:, :, 0] - target[None]                       # (2, B)
+        critic_loss = 0.5 * float((err * err).mean(axis=1).sum())
+        self.critic.backward(cache, (err / B)[:, :, None])
+        self.critic_opt.step(self.critic.grad)
+
+        # actor: mean(alpha log pi - min_k Q_k(s, a_pi)) through the updated critics
+        q_pi, cache_pi = self.critic.forward(np.concatenate([obs, a_pi], axis=1), keep=True)
+        q_pi = q_pi[:, :, 0]
+        pick = (q_pi[1] < q_pi[0]).astype(DTYPE)               # which critic is the min
+        d_q = np.stack([1.0 - pick, pick])[:, :, None] * DTYPE(-1.0 / B)
+        d_x = self.critic.input_grad(cache_pi, d_q).sum(axis=0)
+        actor_loss = float((alpha * log_pi - np.minimum(q_pi[0], q_pi[1])).mean())
+        self.actor.backward(aux, d_x[:, self.obs_dim:], np.full(B, alpha / B, dtype=DTYPE))
+        self.actor_opt.step(self.actor.net.grad)
+
+        # Polyak update of the target critics, every step (Table I)
+        self.critic_target.theta *= 1.0 - cfg.tau
+        self.critic_target.theta += cfg.tau * self.critic.theta
+        self.updates += 1
+        return {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": float(alpha)}
+
+    # checkpointing -------------------------------------------------------------------------
+    def state(self, prefix: str, with_training: bool = True) -> dict[str, np.ndarray]:
+        t = self.actor.net.state(f"{prefix}.actor")
+        if with_training:
+            t.update(self.critic.state(f"{prefix}.critic"))
+            t.update(self.critic_target.state(f"{prefix}.critic_target"))
+            t[f"{prefix}.log_alpha"] = self.log_alpha
+            t.update(self.actor_opt.state(f"{prefix}.actor_opt"))
+            t.update(self.critic_opt.state(f"{prefix}.critic_opt"))
+            t.update(self.alpha_opt.state(f"{prefix}.alpha_opt"))
+            t[f"{prefix}.updates"] = np.array([self.updates], dtype=np.int64)
+        return t
+
+    def load_state(self, t: dict[str, np.ndarray], prefix: str, with_training: bool = True) -> None:
+        self.actor.net.load_state(t, f"{prefix}.actor")
+        if with_training:
+            self.critic.load_state(t, f"{prefix}.critic")
+            self.critic_target.load_state(t, f"{prefix}.critic_target")
+            self.log_alpha[...] = t[f"{prefix}.log_alpha"]
+            self.actor_opt.load_state(t, f"{prefix}.actor_opt")
+            self.critic_opt.load_state(t, f"{prefix}.critic_opt")
+            self.alpha_opt.load_state(t, f"{prefix}.alpha_opt")
+            self.updates = int(t[f"{prefix}.updates"][0])
+
