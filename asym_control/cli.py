@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ablation: each sub-policy learns only from its own transitions")
     t.add_argument("--checkpoint-every", type=_positive(int), default=10_000,
                    help="checkpoint at the first episode end after every this many steps")
+    t.add_argument("--eval-every", type=_nonnegative_int, default=10_000,
+                   help="evaluate at the first episode end after every this many steps (0: never)")
+    t.add_argument("--eval-episodes", type=_positive(int), default=5)
     t.add_argument("--learning-starts", type=_nonnegative_int, default=1_000)
     t.add_argument("--episode-steps", type=_positive(int), default=None,
                    help="cut episodes at this many control steps (default: the task's)")
@@ -96,11 +99,30 @@ def cmd_train(a) -> int:
                       cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                       no_cost=a.no_cost, separate_buffers=a.separate_buffers,
                       checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
-                      episode_steps=a.episode_steps, parallel=not a.single_process)
+                      episode_steps=a.episode_steps, parallel=not a.single_process,
+                      eval_every=a.eval_every, eval_episodes=a.eval_episodes)
     cfg = prepare_run_dir(a.out, cfg, a.resume)
+    _record_invocation(a.out, argv=sys.argv)
     summary = train(cfg, a.out, resume=a.resume, progress=not a.no_progress)
     print(json.dumps(summary))
     return 0
+
+
+def _record_invocation(run_dir: Path, argv: list[str]) -> None:
+    """Append the command line and the source commit to run_dir/invocations.jsonl (provenance)."""
+    import datetime
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    entry = {"command": " ".join(["asym-control"] + argv[1:]), "commit": commit,
+             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    with open(run_dir / "invocations.jsonl", "a") as f:
+        f.write(json.dumps(entry) + "\n")
 
 
 def cmd_eval(a) -> int:

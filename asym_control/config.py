@@ -37,6 +37,10 @@ class TrainConfig:
     """uniformly random actions for this many steps before any update"""
     checkpoint_every: int = 10_000
     """write a checkpoint at the first episode end after every this many steps"""
+    eval_every: int = 10_000
+    """evaluate the deterministic policy at the first episode end after every this many steps
+    (0: never); results go to evals.jsonl and TensorBoard, training is not affected"""
+    eval_episodes: int = 5
     episode_steps: int | None = None
     """cut episodes at this many steps; None takes the task's"""
     parallel: bool = True
@@ -52,6 +56,8 @@ class TrainConfig:
         for name in ("steps", "n_omega", "buffer_size", "checkpoint_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.eval_every < 0 or self.eval_episodes <= 0:
+            raise ValueError("eval-every must be >= 0 and eval-episodes positive")
         if self.learning_starts < 0:
             raise ValueError(f"learning-starts must be >= 0, got {self.learning_starts}")
         if self.episode_steps is not None and self.episode_steps <= 0:

@@ -87,7 +87,7 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
 
     rec = Recorder(run_dir, progress, cfg.steps, step)
     t_start = time.perf_counter()
-    last_ckpt = step
+    last_ckpt = last_eval = step
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     try:
         while step < end:
@@ -130,6 +130,16 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
             large_fracs.append(ep_large / ep_len)
             rec.scalars(step, {"episode/return": ep_return, "episode/large_fraction": ep_large / ep_len,
                                "episode/steps_per_s": ep_len / (time.perf_counter() - t_ep)})
+            if cfg.eval_every and (step - last_eval >= cfg.eval_every or step >= cfg.steps):
+                last_eval = step
+                result = _evaluate_now(cfg, agent)
+                result.update(step=step, wall_time_s=round(wall_before + time.perf_counter() - t_start, 1))
+                rec.scalars(step, {"eval/return": result["return_mean"],
+                                   "eval/large_fraction": result["large_fraction"],
+                                   "eval/flops_reduction": result["flops_reduction"]})
+                if run_dir is not None:
+                    with open(run_dir / "evals.jsonl", "a") as f:
+                        f.write(json.dumps(result) + "\n")
             if run_dir is not None and (step - last_ckpt >= cfg.checkpoint_every or step >= cfg.steps):
                 save_policy(run_dir, cfg, agent.policy_tensors())
                 save_training(run_dir, step, agent.training_tensors(), {
@@ -149,6 +159,18 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
     if run_dir is not None and step >= cfg.steps:
         (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _evaluate_now(cfg: TrainConfig, agent: AsymAgent) -> dict:
+    """Deterministic evaluation on its own environment (seeded apart from training's)."""
+    from .agent import AsymPolicy
+    from .evaluate import evaluate
+
+    policy = AsymPolicy(cfg)
+    policy.load_tensors(agent.policy_tensors())
+    result, _ = evaluate(cfg, policy, cfg.eval_episodes, seed=10_000 + cfg.seed)
+    del result["per_episode"], result["flops_convention"]
+    return result
 
 
 def _postfix(returns, large_fracs, t_start, step, last_ckpt, cfg):
