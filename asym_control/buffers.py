@@ -26,10 +26,13 @@ class ReplayBuffer:
     _FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
 
     def share(self) -> None:
-        """Put the (empty) storage in shared memory, before forking a learner process that samples it."""
-        assert self.size == 0
+        """Move the storage into shared memory, before forking a learner process that samples it.
+        Only the filled rows are copied, so an empty 1M-row buffer costs no memory yet."""
         for f in self._FIELDS:
-            setattr(self, f, shared_array(getattr(self, f), copy=False))
+            old = getattr(self, f)
+            new = shared_array(old, copy=False)
+            new[:self.size] = old[:self.size]
+            setattr(self, f, new)
 
     def add(self, obs, action, reward, next_obs, terminated) -> None:
         i = self.pos

@@ -50,17 +50,21 @@ class DQN:
         q = self.q.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
         return int(np.argmax(q))
 
+    def targets(self, reward, next_obs, terminated, length) -> np.ndarray:
+        """r_Omega + gamma^k (1 - terminated) Q'(s', argmax_o Q(s', o)) for a batch."""
+        rows = np.arange(next_obs.shape[0])
+        # double Q: the online network picks the next option, the target network values it
+        best = np.argmax(self.q.forward(next_obs)[0], axis=1)
+        next_value = self.q_target.forward(next_obs)[0][rows, best]
+        discount = self.config.gamma ** length.astype(DTYPE)    # gamma^k: the semi-MDP discount
+        return reward + discount * (1.0 - terminated) * next_value
+
     def update(self, batch) -> dict[str, float]:
         obs, option, reward, next_obs, terminated, length = batch
         cfg = self.config
         B = obs.shape[0]
         rows = np.arange(B)
-        # double Q: the online network picks the next option, the target network values it
-        next_online = self.q.forward(next_obs)[0]
-        next_target = self.q_target.forward(next_obs)[0]
-        best = np.argmax(next_online, axis=1)
-        discount = cfg.gamma ** length.astype(DTYPE)            # gamma^k: the semi-MDP discount
-        target = reward + discount * (1.0 - terminated) * next_target[rows, best]
+        target = self.targets(reward, next_obs, terminated, length)
 
         q, cache = self.q.forward(obs, keep=True)
         q_taken = q[0, rows, option]

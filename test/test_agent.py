@@ -1,0 +1,149 @@
+"""The asymmetric agent's bookkeeping: macro rewards, gamma^k, shared buffer, determinism, resume."""
+
+import numpy as np
+import pytest
+
+from asym_control.agent import LARGE, SMALL, AsymAgent
+from asym_control.buffers import MacroStep
+from asym_control.config import TrainConfig
+from asym_control.dqn import DQN, DQNConfig
+from asym_control.train import train
+
+
+def small_cfg(**kw):
+    base = dict(task="walker-stand", mode="asym", seed=1, steps=300, learning_starts=40,
+                episode_steps=12, n_omega=5, eval_every=0, buffer_size=10_000, parallel=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_macro_reward_on_hand_built_trajectory():
+    # lambda = 0.01, c_large = 12803 / 707 (walker-stand widths)
+    agent = AsymAgent(small_cfg())
+    c_large = agent.costs.c_large
+    macro = MacroStep(np.zeros(24, np.float32), LARGE)
+    for r in (0.5, 0.25, 1.0, 0.0, 0.75):
+        macro.add(r)
+    assert macro.length == 5
+    assert macro.master_reward(0.01, c_large) == pytest.approx(2.5 - 0.01 * 5 * 12803 / 707)
+    short = MacroStep(np.zeros(24, np.float32), SMALL)
+    short.add(1.0)
+    short.add(1.0)
+    assert short.master_reward(0.01, 1.0) == pytest.approx(2.0 - 0.01 * 2 * 1.0)
+
+
+def test_master_target_discounts_by_gamma_to_the_k():
+    """Q target = r_Omega + gamma^k Q'(s', argmax Q(s')), k the macro step's length; no bootstrap
+    after a termination, bootstrap after a truncation."""
+    dqn = DQN(3, DQNConfig(), np.random.default_rng(0))
+    dqn.q_target.theta += 0.5  # target and online networks differ: double Q matters
+    nxt = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    reward = np.array([2.0, 2.0, 2.0, -1.0], np.float32)
+    length = np.array([5, 2, 5, 1])
+    term = np.array([0.0, 0.0, 1.0, 0.0], np.float32)
+    got = dqn.targets(reward, nxt, term, length)
+    for i in range(4):
+        best = int(np.argmax(dqn.q.forward(nxt[i:i + 1])[0, 0]))
+        value = dqn.q_target.forward(nxt[i:i + 1])[0, 0, best]
+        want = reward[i] + (0.0 if term[i] else 0.99 ** length[i] * value)
+        assert got[i] == pytest.approx(want, rel=1e-6)
+    assert got[2] == reward[2]
+
+
+def test_every_transition_reaches_both_sub_policies_and_one_macro_per_macro_step():
+    cfg = small_cfg(steps=120)  # 10 episodes of 12 steps: macro steps of 5, 5 and a shortened 2
+    trace = []
+    agents = []
+    import asym_control.train as tr
+    orig = tr.AsymAgent
+
+    class Keep(orig):
+        def __init__(self, c):
+            super().__init__(c)
+            agents.append(self)
+    tr.AsymAgent = Keep
+    try:
+        train(cfg, None, progress=False, trace=trace)
+    finally:
+        tr.AsymAgent = orig
+    agent = agents[0]
+    shared = agent.buffers[SMALL]
+    assert shared is agent.buffers[LARGE]
+    assert shared.size == 120
+    np.testing.assert_array_equal(shared.action[:120], np.array([t[2] for t in trace]))
+    np.testing.assert_array_equal(shared.reward[:120], np.array([t[3] for t in trace], np.float32))
+    # both learners took one gradient step per control step after learning_starts
+    assert agent.subs[SMALL].updates == agent.subs[LARGE].updates == 120 - cfg.learning_starts
+    mb = agent.macro_buffer
+    assert mb.size == 10 * 3
+    np.testing.assert_array_equal(mb.length[:30], np.tile([5, 5, 2], 10))
+    assert not mb.terminated[:30].any()  # a time limit truncates: the master bootstraps
+    # each macro transition carries the option that acted and r_Omega of its steps
+    options = np.array([t[1] for t in trace])
+    rewards = np.array([t[3] for t in trace])
+    starts = [12 * e + offset for e in range(10) for offset in (0, 5, 10)]
+    for i, s in enumerate(starts):
+        k = mb.length[i]
+        assert np.all(options[s:s + k] == mb.option[i])
+        c = agent.costs.cost(mb.option[i])
+        assert mb.reward[i] == pytest.approx(rewards[s:s + k].sum() - cfg.cost_lambda * k * c, rel=1e-5)
+
+
+def test_separate_buffers_ablation_splits_transitions_by_who_acted():
+    cfg = small_cfg(steps=120, separate_buffers=True)
+    agents = []
+    import asym_control.train as tr
+    orig = tr.AsymAgent
+
+    class Keep(orig):
+        def __init__(self, c):
+            super().__init__(c)
+            agents.append(self)
+    tr.AsymAgent = Keep
+    trace = []
+    try:
+        train(cfg, None, progress=False, trace=trace)
+    finally:
+        tr.AsymAgent = orig
+    a = agents[0]
+    n_large = sum(t[1] == LARGE for t in trace)
+    assert a.buffers[LARGE] is not a.buffers[SMALL]
+    assert (a.buffers[LARGE].size, a.buffers[SMALL].size) == (n_large, 120 - n_large)
+
+
+def _trace(cfg):
+    trace = []
+    train(cfg, None, progress=False, trace=trace)
+    return trace
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(
+        x[1] == y[1] and np.array_equal(x[2], y[2]) and x[3] == y[3] for x, y in zip(a, b))
+
+
+def test_same_seed_gives_identical_first_1000_steps_and_parallel_matches_single_process():
+    cfg = small_cfg(steps=1000, learning_starts=200, episode_steps=None)
+    a = _trace(cfg)
+    b = _trace(cfg)
+    assert _same(a, b)
+    assert len({t[1] for t in a}) == 2  # both sub-policies were selected
+    c = _trace(small_cfg(steps=1000, learning_starts=200, episode_steps=None, parallel=True))
+    assert _same(a, c)
+    d = _trace(small_cfg(steps=1000, learning_starts=200, episode_steps=None, seed=2))
+    assert not _same(a, d)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_resumed_run_continues_exactly_like_the_uninterrupted_one(tmp_path, parallel):
+    cfg = small_cfg(steps=300, checkpoint_every=100, parallel=parallel, eval_every=100, eval_episodes=1)
+    full = []
+    train(cfg, tmp_path / "full", progress=False, trace=full)
+    part = []
+    train(cfg, tmp_path / "cut", progress=False, trace=part, stop_after=150)  # dies mid-episode
+    # last checkpoint at the first episode end after 100 steps: 108
+    assert (tmp_path / "cut" / "resume" / "latest").read_text().strip() == "step_000000108"
+    rest = []
+    train(cfg, tmp_path / "cut", resume=True, progress=False, trace=rest)
+    assert rest[0][0] == 108
+    assert _same(full[108:], rest)

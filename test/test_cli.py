@@ -1,0 +1,150 @@
+"""The CLI as a user meets it: train, get killed, resume, evaluate; bad input gets one clear line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "asym_control.cli"]
+TINY = ["--task", "walker-stand", "--steps", "400", "--episode-steps", "50", "--checkpoint-every", "100",
+        "--learning-starts", "50", "--eval-every", "0", "--no-progress"]
+
+
+def run(*args, check=False):
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=300, check=check)
+
+
+def test_train_killed_resume_and_eval(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(CLI + ["train", "--mode", "asym", "--out", str(out)] + TINY,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    latest = out / "resume" / "latest"
+    deadline = time.time() + 120
+    while not latest.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert latest.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint in 120 s"
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    first = int(latest.read_text().strip().split("_")[1])
+    assert 100 <= first < 400
+    # without --resume the directory is protected
+    r = run("train", "--mode", "asym", "--out", str(out), *TINY)
+    assert r.returncode == 2 and "--resume" in r.stderr
+    r = run("train", "--mode", "asym", "--out", str(out), "--resume", *TINY)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 400
+    assert latest.read_text().strip() == "step_000000400"
+    invocations = (out / "invocations.jsonl").read_text().splitlines()
+    assert len(invocations) == 2 and "--resume" in json.loads(invocations[-1])["command"]
+    assert any(p.name.startswith("events.out.tfevents") for p in (out / "tb").iterdir())
+    r = run("eval", str(out), "--episodes", "2", "--seed", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    for key in ("return_mean", "return_std", "large_fraction", "flops_per_inference", "flops_reduction"):
+        assert isinstance(result[key], float), key
+    assert 0.0 <= result["large_fraction"] <= 1.0
+    # FLOPs follow from the measured usage: selected sub-policy plus master amortised over n_omega
+    expect = result["large_fraction"] * 12803 + (1 - result["large_fraction"]) * 707 + 3712 / 5
+    assert result["flops_per_inference"] == pytest.approx(expect)
+    assert result["flops_reduction"] == pytest.approx(1 - expect / 12803)
+    # the same seed evaluates to the same numbers
+    again = json.loads(run("eval", str(out), "--episodes", "2", "--seed", "3", "--json").stdout)
+    assert again["return_mean"] == result["return_mean"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    for mode in ("large", "small"):
+        r = run("train", "--mode", mode, "--out", str(root / mode), "--task", "walker-stand", "--steps", "60",
+                "--episode-steps", "30", "--learning-starts", "30", "--eval-every", "0", "--no-progress")
+        assert r.returncode == 0, r.stderr
+    return root
+
+
+def one_line_error(r, *fragments):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_unknown_task(tmp_path):
+    one_line_error(run("train", "--task", "walker-fly", "--steps", "10", "--out", str(tmp_path / "x")),
+                   "unknown task 'walker-fly'", "walker-stand")
+    one_line_error(run("flops", "--task", "nope"), "unknown task")
+
+
+def test_negative_or_zero_steps(tmp_path):
+    r = run("train", "--task", "walker-stand", "--steps", "-5", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "--steps" in r.stderr and "must be positive" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("train", "--task", "walker-stand", "--steps", "0", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "must be positive" in r.stderr
+
+
+def test_unknown_mode(tmp_path):
+    one_line_error(run("train", "--task", "walker-stand", "--mode", "medium", "--steps", "10",
+                       "--out", str(tmp_path / "x")), "mode must be one of asym, large, small")
+
+
+def test_missing_checkpoint(tmp_path):
+    one_line_error(run("eval", str(tmp_path / "nothing")), "does not exist")
+    (tmp_path / "empty").mkdir()
+    one_line_error(run("eval", str(tmp_path / "empty")), "config.json", "is missing")
+    one_line_error(run("train", "--task", "walker-stand", "--steps", "10", "--out", str(tmp_path / "empty"),
+                       "--resume"), "nothing to resume")
+
+
+def test_truncated_checkpoint(trained, tmp_path):
+    import shutil
+    bad = tmp_path / "truncated"
+    shutil.copytree(trained / "large", bad)
+    weights = bad / "policy.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    one_line_error(run("eval", str(bad)), "damaged or truncated")
+    (bad / "config.json").write_text('{"task": "walker-stand", "mode": ')
+    one_line_error(run("eval", str(bad)), "not a valid run config")
+
+
+def test_checkpoint_of_another_task_or_width(trained, tmp_path):
+    import shutil
+    one_line_error(run("eval", str(trained / "large"), "--task", "finger-spin"),
+                   "checkpoint of task 'walker-stand', not 'finger-spin'")
+    # weights of one width under a config of another
+    mixed = tmp_path / "mixed"
+    shutil.copytree(trained / "large", mixed)
+    cfg = json.loads((mixed / "config.json").read_text())
+    cfg["large_units"] = 32
+    (mixed / "config.json").write_text(json.dumps(cfg))
+    one_line_error(run("eval", str(mixed)), "large_units='64'", "'32'", "do not belong together")
+    # weights of another task under this config
+    other = tmp_path / "other"
+    shutil.copytree(trained / "large", other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["task"] = "finger-spin"
+    (other / "config.json").write_text(json.dumps(cfg))
+    one_line_error(run("eval", str(other)), "task='walker-stand'", "do not belong together")
+    # a renamed tensor file: metadata agrees, shapes do not
+    from safetensors.numpy import load_file, save_file
+    t = load_file(str(trained / "small" / "policy.safetensors"))
+    renamed = tmp_path / "renamed"
+    shutil.copytree(trained / "large", renamed)
+    save_file({"large.actor.theta": t["small.actor.theta"]}, str(renamed / "policy.safetensors"),
+              metadata={"task": "walker-stand", "mode": "large", "small_units": "8", "large_units": "64",
+                        "format": "asym_control.policy/1"})
+    one_line_error(run("eval", str(renamed)), "large.actor.theta has", "needs")
+
+
+def test_resume_of_another_run_is_refused(trained):
+    one_line_error(run("train", "--task", "walker-stand", "--mode", "asym", "--steps", "10", "--out",
+                       str(trained / "large"), "--resume"), "mode='large', not 'asym'")
