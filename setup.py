@@ -41,6 +41,10 @@ setup(
     entry_points={
         "console_scripts": [
             "asym-control = asym_control.cli:main",
+            "asym_sim = asym_control.nodes.sim:main",
+            "asym_master = asym_control.nodes.master:main",
+            "asym_subpolicy = asym_control.nodes.subpolicy:main",
+            "asym_cost_monitor = asym_control.nodes.cost_monitor:main",
         ],
     },
 )

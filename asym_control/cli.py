@@ -1,4 +1,4 @@
-"""`asym-control`: train, eval and flops.
+"""`asym-control`: train, eval, flops and launch.
 
 Every failure a user can cause (unknown task, bad numbers, missing or damaged checkpoints) ends
 in one line on stderr and exit status 2; no traceback.
@@ -88,7 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--small", type=_positive(int), default=None)
     f.add_argument("--large", type=_positive(int), default=None)
     f.add_argument("--n-omega", type=_positive(int), default=5)
+    la = sub.add_parser("launch", help="run a robot's ROS 2 graph (config/<robot>.yaml) and summarise it")
+    la.add_argument("robot", help="walker")
+    la.add_argument("--episodes", type=_positive(int), default=1)
+    mode = la.add_mutually_exclusive_group()
+    mode.add_argument("--lockstep", dest="lockstep", action="store_true", default=None,
+                      help="one control step per command (deterministic)")
+    mode.add_argument("--real-time", dest="lockstep", action="store_false", help="fixed control rate")
+    la.add_argument("--rate", type=_positive(float), default=None, help="real-time control rate in Hz (<= 1000)")
+    la.add_argument("--checkpoint-dir", default=None, help="checkpoint for every node (default: the YAML's)")
+    la.add_argument("--seed", type=_nonnegative_int, default=None, help="simulator seed (default: the YAML's)")
+    la.add_argument("--single-process", action="store_true",
+                    help="all nodes in one process on a multi-threaded executor")
+    la.add_argument("--timeout", type=_positive(float), default=600.0, help="give up after this many seconds")
+    la.add_argument("--json", action="store_true", help="print one JSON object")
     return p
+
+
+def cmd_launch(a) -> int:
+    from .launcher import main_launch
+
+    return main_launch(a.robot, a.episodes, a.lockstep, a.json, a.single_process, a.checkpoint_dir,
+                       a.rate, a.seed, a.timeout)
 
 
 def cmd_train(a) -> int:
@@ -163,11 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     from .checkpoint import CheckpointError
+    from .launcher import GraphError
     from .tasks import UnknownTask
 
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops}[a.command](a)
-    except (UnknownTask, CheckpointError, UserError, ValueError) as e:
+        return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch}[a.command](a)
+    except (UnknownTask, CheckpointError, UserError, ValueError, GraphError) as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,71 @@
+"""The node graph of a robot, described once: read from config/<robot>.yaml by both the
+launch file (launch/<robot>.launch.py) and `asym-control launch`. ROS-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+# node name -> (console script, module); small and large are one executable run twice
+EXECUTABLES = {
+    "sim": ("asym_sim", "asym_control.nodes.sim"),
+    "master": ("asym_master", "asym_control.nodes.master"),
+    "small": ("asym_subpolicy", "asym_control.nodes.subpolicy"),
+    "large": ("asym_subpolicy", "asym_control.nodes.subpolicy"),
+    "cost_monitor": ("asym_cost_monitor", "asym_control.nodes.cost_monitor"),
+}
+PATH_PARAMETERS = ("checkpoint_dir",)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    namespace: str
+    executable: str
+    module: str
+    parameters: dict
+
+
+def package_root() -> Path:
+    """The repository root (source checkout) or the package's share directory (installed)."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "config").is_dir():
+        return here
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory("asym_control"))
+    except Exception:  # noqa: BLE001 - not installed with ament either
+        return here
+
+
+def config_path(robot: str) -> Path:
+    path = package_root() / "config" / f"{robot}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (package_root() / "config").glob("*.yaml"))
+        raise ValueError(f"no graph config for robot {robot!r} ({path}); known: {', '.join(known)}")
+    return path
+
+
+def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[NodeSpec]:
+    """The nodes of config/<robot>.yaml, relative paths made absolute, `overrides` applied
+    ({node name: {parameter: value}}, or {"*": {...}} for every node that has the parameter)."""
+    path = config_path(robot)
+    data = yaml.safe_load(path.read_text())
+    nodes = []
+    for full_name, body in data.items():
+        namespace, _, name = full_name.rpartition("/")
+        if name not in EXECUTABLES:
+            raise ValueError(f"{path}: node {full_name!r} has no executable (known: {', '.join(EXECUTABLES)})")
+        params = dict(body.get("ros__parameters", {}))
+        for scope in ("*", name):
+            for k, v in (overrides or {}).get(scope, {}).items():
+                if scope == name or k in params:
+                    params[k] = v
+        for k in PATH_PARAMETERS:
+            if k in params and not Path(params[k]).is_absolute():
+                params[k] = str(package_root() / params[k])
+        exe, module = EXECUTABLES[name]
+        nodes.append(NodeSpec(name, namespace or "/", exe, module, params))
+    return nodes

@@ -1,0 +1,230 @@
+"""`asym-control launch <robot>`: start the graph of config/<robot>.yaml with real rclpy,
+wait for the episodes, print the summary, and stop every node cleanly.
+
+launch and launch_ros are not installable from PyPI, so this is the package's own launcher for
+machines without a ROS distribution; launch/<robot>.launch.py starts the same nodes from the same
+YAML where `ros2 launch` exists.
+
+Multi-process (default): one child process per node. Each child is killed by the kernel if this
+process dies (PR_SET_PDEATHSIG), and on any exit here the children get SIGINT, then SIGKILL
+after a grace period: no orphan processes.
+Single-process (--single-process): every node in this process on a MultiThreadedExecutor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .graph import NodeSpec, config_path, load_graph
+
+PR_SET_PDEATHSIG = 1
+STOP_GRACE_S = 5.0
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _ros_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_ros_value(x) for x in v) + "]"
+    if isinstance(v, str):
+        return v
+    return repr(v)
+
+
+@dataclass
+class Outcome:
+    summaries: list[dict] = field(default_factory=list)
+    sim: dict | None = None
+    selections: list[int] = field(default_factory=list)
+    actions: list[list[float]] = field(default_factory=list)
+    error: str | None = None
+
+
+class GraphError(RuntimeError):
+    pass
+
+
+@dataclass
+class _Watcher:
+    """The launcher's own rclpy node: episode summaries (and, on request, every step)."""
+
+    node: object
+    outcome: Outcome
+
+
+def _overrides(episodes: int | None, lockstep: bool | None, checkpoint_dir: str | None,
+               rate_hz: float | None, seed: int | None) -> dict:
+    o: dict = {"*": {}, "sim": {}}
+    if episodes is not None:
+        o["sim"]["episodes"] = episodes
+    if lockstep is not None:
+        o["sim"]["lockstep"] = lockstep
+    if rate_hz is not None:
+        o["sim"]["rate_hz"] = float(rate_hz)
+    if seed is not None:
+        o["sim"]["seed"] = seed
+    if checkpoint_dir is not None:
+        o["*"]["checkpoint_dir"] = str(Path(checkpoint_dir).resolve())
+    return o
+
+
+def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = None,
+              checkpoint_dir: str | None = None, single_process: bool = False, rate_hz: float | None = None,
+              seed: int | None = None, timeout_s: float = 600.0, trace: bool = False,
+              extra: dict | None = None, on_started=None) -> Outcome:
+    """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it."""
+    import rclpy
+
+    overrides = _overrides(episodes, lockstep, checkpoint_dir, rate_hz, seed)
+    for k, v in (extra or {}).items():
+        overrides.setdefault(k, {}).update(v)
+    specs = load_graph(robot, overrides)
+    params_file = config_path(robot)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    procs: dict[str, subprocess.Popen] = {}
+    executor = None
+    spin_thread = None
+    try:
+        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+
+        watcher = _make_watcher(trace, context)
+        if single_process:
+            executor = MultiThreadedExecutor(num_threads=4, context=context)
+            for spec in specs:
+                executor.add_node(_make_node(spec, params_file, context))
+        else:
+            executor = SingleThreadedExecutor(context=context)
+            for spec in specs:
+                procs[spec.name] = _start_process(spec, params_file)
+        executor.add_node(watcher.node)
+        spin_thread = threading.Thread(target=_spin, args=(executor,), daemon=True)
+        spin_thread.start()
+        if on_started is not None:
+            on_started(procs)
+        deadline = time.monotonic() + timeout_s
+        while len(watcher.outcome.summaries) < episodes:
+            for name, p in procs.items():
+                if p.poll() is not None:
+                    err = (p.stderr.read() or "").strip().splitlines() if p.stderr else []
+                    reason = next((l for l in reversed(err) if l.strip()), f"exit status {p.returncode}")
+                    if name in ("sim", "master", "cost_monitor"):
+                        raise GraphError(f"node {name} stopped: {reason}")
+            if time.monotonic() > deadline:
+                raise GraphError(f"timed out after {timeout_s:.0f} s with "
+                                 f"{len(watcher.outcome.summaries)} of {episodes} episode(s) done")
+            time.sleep(0.05)
+        # the simulator's own statistics follow its last episode
+        until = time.monotonic() + 2.0
+        while watcher.outcome.sim is None and time.monotonic() < until:
+            time.sleep(0.02)
+        return watcher.outcome
+    finally:
+        _stop(procs)
+        if executor is not None:
+            executor.shutdown(timeout_sec=2.0)
+        rclpy.try_shutdown(context=context)
+        if spin_thread is not None:
+            spin_thread.join(timeout=2.0)
+
+
+def _make_watcher(trace: bool, context):
+    from rclpy.node import Node
+    from std_msgs.msg import Float64MultiArray, String, UInt8
+
+    from .nodes.common import ACTUATOR, EVENT_QOS, SELECTION, SUMMARY
+
+    w = _Watcher(Node("launcher", namespace="/asym", context=context), Outcome())
+    w.node.create_subscription(String, SUMMARY, lambda m: w.outcome.summaries.append(json.loads(m.data)), EVENT_QOS)
+    w.node.create_subscription(String, "sim_done", lambda m: setattr(w.outcome, "sim", json.loads(m.data)),
+                               EVENT_QOS)
+    if trace:
+        w.node.create_subscription(UInt8, SELECTION, lambda m: w.outcome.selections.append(m.data), EVENT_QOS)
+        w.node.create_subscription(Float64MultiArray, ACTUATOR, lambda m: w.outcome.actions.append(list(m.data)),
+                                   EVENT_QOS)
+    return w
+
+
+def _spin(executor) -> None:
+    from rclpy.executors import ExternalShutdownException
+
+    try:
+        executor.spin()
+    except (ExternalShutdownException, Exception):  # noqa: BLE001 - shutting down
+        pass
+
+
+def _make_node(spec: NodeSpec, params_file: Path, context):
+    from rclpy.parameter import Parameter
+
+    module = __import__(spec.module, fromlist=["x"])
+    cls = next(getattr(module, n) for n in dir(module) if n.endswith("Node") and n != "Node")
+    overrides = [Parameter(k, value=v) for k, v in spec.parameters.items()]
+    return cls(context=context, namespace=spec.namespace,
+               cli_args=["--ros-args", "-r", f"__node:={spec.name}", "--params-file", str(params_file)],
+               parameter_overrides=overrides)
+
+
+def _start_process(spec: NodeSpec, params_file: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
+           "-r", f"__ns:={spec.namespace}", "--params-file", str(params_file)]
+    for k, v in spec.parameters.items():
+        cmd += ["-p", f"{k}:={_ros_value(v)}"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_die_with_parent)
+
+
+def _stop(procs: dict[str, subprocess.Popen]) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in procs.values():
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def format_summary(outcome: Outcome) -> str:
+    s = outcome.summaries[-1]
+    lines = [f"{s['task']} [{s['mode']}] through the ROS 2 graph, {s['episodes']} episode(s):",
+             f"  return              {s['return_mean']:.1f} +- {s['return_std']:.1f}",
+             f"  on large            {100 * s['large_fraction']:.1f}% of control steps",
+             f"  FLOPs / inference   {s['flops_per_inference']:.0f} (L-only {s['flops_large_only']})",
+             f"  FLOPs reduction     {100 * s['flops_reduction']:.1f}% vs L-only"]
+    for name, st in sorted(s.get("nodes", {}).items()):
+        if "inferences" in st:
+            lines.append(f"  {name:<18}  {st['inferences']} inferences, "
+                         f"{float(st.get('inference_mean_us', 0)):.0f} us mean")
+    if outcome.sim:
+        sim = outcome.sim
+        lines.append(f"  state -> command     p50 {sim['latency_p50_ms']:.2f} ms, p99 {sim['latency_p99_ms']:.2f} ms "
+                     f"({sim['mode']}, {sim['missed_deadlines']} missed deadlines)")
+    return "\n".join(lines)
+
+
+def main_launch(robot: str, episodes: int, lockstep: bool | None, as_json: bool, single_process: bool,
+                checkpoint_dir: str | None, rate_hz: float | None, seed: int | None, timeout_s: float) -> int:
+    os.environ.setdefault("ROS_DOMAIN_ID", "0")
+    outcome = run_graph(robot, episodes, lockstep, checkpoint_dir, single_process, rate_hz, seed, timeout_s)
+    summary = dict(outcome.summaries[-1])
+    if outcome.sim:
+        summary["sim"] = outcome.sim
+    print(json.dumps(summary) if as_json else format_summary(outcome))
+    return 0

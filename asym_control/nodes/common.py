@@ -1,0 +1,78 @@
+"""QoS profiles, topic names and message helpers shared by the nodes.
+
+QoS choices (latency figures in docs/benchmarks.md):
+- state and commands: RELIABLE, KEEP_LAST 1. Reliable because a lost state or command stalls a
+  lockstep episode and silently drops a control step in real time; depth 1 because only the
+  newest state or command is worth acting on -- a queue would feed the policy stale data.
+- selection and rewards: RELIABLE, KEEP_LAST 100: every control step must be counted by the
+  cost monitor, and a short burst must not drop one.
+- diagnostics: the ROS default (RELIABLE, KEEP_LAST 10).
+"""
+
+from __future__ import annotations
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+CONTROL_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                         depth=1, durability=DurabilityPolicy.VOLATILE)
+EVENT_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                       depth=100, durability=DurabilityPolicy.VOLATILE)
+DIAG_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=10)
+
+# topic names, relative to the nodes' namespace (/asym by default) unless absolute
+JOINT_STATES = "/joint_states"
+SELECTION = "selection"
+REWARD = "reward"
+SUMMARY = "episode_summary"
+ACTUATOR = "actuator_command"
+DIAGNOSTICS = "/diagnostics"
+
+
+def sub_state_topic(option_name: str) -> str:
+    """Where the master forwards the state to the selected sub-policy only."""
+    return f"{option_name}/joint_states"
+
+
+def sub_command_topic(option_name: str) -> str:
+    return f"{option_name}/command"
+
+
+def stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def set_stamp(stamp, ns: int) -> None:
+    stamp.sec, stamp.nanosec = divmod(int(ns), 1_000_000_000)
+
+
+def reward_labels() -> list[str]:
+    return ["episode", "step", "reward", "terminated", "truncated"]
+
+
+def spin_node(node_factory, args=None) -> int:
+    """main() body shared by every node: init, spin, clean shutdown; a start-up error is one
+    clear line on stderr and exit status 2 (no traceback)."""
+    import sys
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from ..checkpoint import CheckpointError
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = node_factory()
+        except (CheckpointError, ValueError) as e:
+            print(f"{node_factory.__name__}: refusing to start: {e}", file=sys.stderr)
+            return 2
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,115 @@
+"""`cost_monitor`: what the controller costs, live.
+
+Counts the selection of every control step (`selection`, one per forwarded command) and the
+rewards (`reward`), and computes with the evaluator's arithmetic (runtime.CostAccumulator over
+flops.py) the FLOPs per control step, the running fraction on the large sub-policy and the
+saving against L-only. Collects the other nodes' inference counters and times from /diagnostics.
+Publishes its own status on /diagnostics every second and, at each episode end, a summary
+(std_msgs/String, JSON) on `episode_summary` with the same keys as `asym-control eval --json`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray, String, UInt8
+
+from ..checkpoint import load_policy
+from ..flops import CONVENTION
+from ..runtime import CostAccumulator
+from .common import DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, spin_node
+
+GRACE_S = 0.5  # how long an episode end waits for selections still in flight
+
+
+class CostMonitorNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("cost_monitor", **kwargs)
+        self.declare_parameter("checkpoint_dir", "checkpoints/walker-stand/asym")
+        self.declare_parameter("task", "walker-stand")
+        cfg, policy = load_policy(self.get_parameter("checkpoint_dir").value,
+                                  expect_task=self.get_parameter("task").value)
+        self.cfg = cfg
+        self.acc = CostAccumulator(policy.costs, cfg.mode)
+        self.selections: collections.deque[int] = collections.deque()
+        self.pending_end: tuple[int, float] | None = None    # (steps in the episode, time seen)
+        self.node_stats: dict[str, dict[str, str]] = {}
+        self.running = CostAccumulator(policy.costs, cfg.mode)  # since start, for the live view
+        self.summary_pub = self.create_publisher(String, SUMMARY, EVENT_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
+        self.create_subscription(UInt8, SELECTION, self.on_selection, EVENT_QOS)
+        self.create_subscription(Float64MultiArray, REWARD, self.on_reward, EVENT_QOS)
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS, self.on_diagnostics, DIAG_QOS)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.create_timer(GRACE_S / 5, self.check_end)
+        self.rewards: list[float] = []
+
+    def on_selection(self, msg: UInt8) -> None:
+        self.selections.append(int(msg.data))
+        self.running.add_step(int(msg.data))
+        self.check_end()
+
+    def on_reward(self, msg: Float64MultiArray) -> None:
+        episode, step, reward, terminated, truncated = msg.data[:5]
+        self.rewards.append(reward)
+        if terminated or truncated:
+            self.pending_end = (int(step) + 1, time.monotonic())
+            self.check_end()
+
+    def check_end(self) -> None:
+        if self.pending_end is None:
+            return
+        steps, seen = self.pending_end
+        if len(self.selections) < steps and time.monotonic() - seen < GRACE_S:
+            return  # selections of this episode still in flight
+        for _ in range(min(steps, len(self.selections))):
+            self.acc.add_step(self.selections.popleft())
+        for r in self.rewards:
+            self.acc.add_reward(r)
+        self.rewards = []
+        self.pending_end = None
+        ep = self.acc.end_episode()
+        summary = self.acc.summary()
+        summary.update(task=self.cfg.task, mode=self.cfg.mode, last_episode=ep, nodes=self.node_stats,
+                       flops_convention=CONVENTION)
+        self.summary_pub.publish(String(data=json.dumps(summary)))
+        self.get_logger().info(
+            f"episode {summary['episodes']}: return {ep['return']:.1f}, on large {100 * ep['large_fraction']:.1f}%, "
+            f"{ep['flops_per_inference']:.0f} FLOPs/step ({100 * ep['flops_reduction']:.1f}% less than L-only)")
+
+    def on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for st in msg.status:
+            if st.name.startswith("asym/") and st.name != "asym/cost_monitor":
+                self.node_stats[st.name] = {kv.key: kv.value for kv in st.values}
+
+    def publish_diagnostics(self) -> None:
+        r = self.running
+        values = {"control_steps": r.steps, "large_fraction": r.large_fraction,
+                  "flops_per_step": r.flops_per_step() if r.steps else 0.0,
+                  "flops_large_only": r.costs.large_flops,
+                  "flops_saving": 1.0 - r.flops_per_step() / r.costs.large_flops if r.steps else 0.0,
+                  "episodes": len(self.acc.episodes)}
+        for name, stats in self.node_stats.items():
+            for key in ("inferences", "inference_mean_us"):
+                if key in stats:
+                    values[f"{name.split('/')[-1]}.{key}"] = stats[key]
+        st = DiagnosticStatus(level=DiagnosticStatus.OK, name="asym/cost_monitor", hardware_id=self.cfg.task,
+                              message=f"{100 * values['large_fraction']:.1f}% on large, "
+                                      f"{100 * values['flops_saving']:.1f}% FLOPs saved")
+        st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        arr = DiagnosticArray(status=[st])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+
+def main(args=None) -> int:
+    return spin_node(CostMonitorNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

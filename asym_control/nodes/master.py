@@ -1,0 +1,211 @@
+"""`master`: the master policy and the gate.
+
+On every /joint_states message: builds the observation with the task's observation function,
+runs the DQN every n_omega control steps, and forwards the state to the selected sub-policy only
+(`<option>/joint_states`), so the other computes nothing. With every command it forwards it
+publishes the selection (std_msgs/UInt8 on `selection`: 0 small, 1 large), one per control step. Of the sub-policies' commands it forwards to the actuator topic
+only one that
+
+- comes from the selected sub-policy,
+- answers the newest state (its stamp equals that state's stamp) within `command_timeout_s`,
+- has the actuators' length and only finite values in [-1, 1].
+
+A state whose stamp goes back in time starts a new episode (the simulator's clock restarts at
+each episode): the macro steps restart with it. No new state for longer than `state_timeout_s`
+after the last one was answered: the gate closes and publishes one hold command; it opens again
+with the next state. The selected sub-policy silent past
+`command_timeout_s` (or its node gone): it is marked unavailable, the master falls back to the
+other one for this step and after, says so on /diagnostics, and takes it back once it publishes
+again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, UInt8
+
+from ..agent import LARGE, OPTION_NAMES, SMALL
+from ..checkpoint import load_policy
+from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
+from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES, SELECTION,
+                     spin_node, stamp_ns, sub_command_topic, sub_state_topic)
+
+
+class MasterNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("master", **kwargs)
+        self.declare_parameter("checkpoint_dir", "checkpoints/walker-stand/asym")
+        self.declare_parameter("task", "walker-stand")
+        self.declare_parameter("actuator_topic", ACTUATOR)
+        self.declare_parameter("command_timeout_s", 0.05)
+        self.declare_parameter("state_timeout_s", 0.2)
+        self.declare_parameter("hold_command", [0.0])   # one value per actuator, or one for all
+        self.declare_parameter("retry_s", 2.0)          # how often an unavailable sub-policy is retried
+        g = lambda n: self.get_parameter(n).value  # noqa: E731
+        cfg, policy = load_policy(g("checkpoint_dir"), expect_task=g("task"))
+        self.cfg, self.spec = cfg, cfg.spec
+        self.core = MasterCore(policy)
+        self.joints = JointMap(self.spec)
+        hold = list(g("hold_command"))
+        if len(hold) == 1:
+            hold = hold * self.spec.act_dim
+        reason = command_ok(hold, self.spec.act_dim)
+        if reason:
+            raise ValueError(f"hold_command: {reason}")
+        self.hold = hold
+        self.command_timeout = float(g("command_timeout_s"))
+        self.state_timeout = float(g("state_timeout_s"))
+        self.retry_s = float(g("retry_s"))
+        self.t_unavailable = {o: 0.0 for o in (SMALL, LARGE)}
+
+        self.actuator_pub = self.create_publisher(Float64MultiArray, g("actuator_topic"), CONTROL_QOS)
+        self.selection_pub = self.create_publisher(UInt8, SELECTION, EVENT_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
+        self.forward_pubs = {o: self.create_publisher(JointState, sub_state_topic(OPTION_NAMES[o]), CONTROL_QOS)
+                             for o in cfg.options()}
+        for o in cfg.options():
+            self.create_subscription(JointState, sub_command_topic(OPTION_NAMES[o]),
+                                     lambda m, o=o: self.on_command(o, m), CONTROL_QOS)
+        self.create_subscription(JointState, JOINT_STATES, self.on_state, CONTROL_QOS)
+        self.create_timer(min(self.command_timeout, self.state_timeout) / 2, self.watchdog)
+        self.create_timer(1.0, self.publish_diagnostics)
+
+        self.last_stamp: int | None = None
+        self.current: JointState | None = None   # the newest state, awaiting its command
+        self.option: int | None = None
+        self.t_state = time.perf_counter()
+        self.t_forward = 0.0
+        self.answered = True
+        self.holding = False
+        self.forwarded = 0
+        self.rejected_states = 0
+        self.rejected_commands = 0
+        self.fallbacks = 0
+        self.infer = RunningStats()
+        self.events: list[str] = []
+        self.get_logger().info(f"{self.spec.name} [{cfg.mode}] n_omega={cfg.n_omega}, "
+                               f"forwarding to {self.actuator_pub.topic_name}")
+
+    # states ---------------------------------------------------------------------------------
+    def on_state(self, msg: JointState) -> None:
+        try:
+            state = self.joints.robot_state(msg.name, msg.position, msg.velocity)
+        except StateRejected as e:
+            self.rejected_states += 1
+            self.get_logger().error(f"state rejected: {e}", throttle_duration_sec=1.0)
+            return
+        stamp = stamp_ns(msg.header.stamp)
+        self.t_state = time.perf_counter()
+        self.holding = False
+        if stamp == self.last_stamp and self.option is not None:
+            if not self.answered:   # the same state again (lockstep resend): same decision, resend
+                self.forward(msg)
+            return
+        if self.last_stamp is not None and stamp < self.last_stamp:
+            self.core.reset()      # the simulator's clock went back: a new episode
+        for o, ok in self.core.available.items():   # give a lost sub-policy another chance
+            if not ok and self.t_state - self.t_unavailable[o] > self.retry_s \
+                    and self.count_subscribers(self.forward_pubs[o].topic_name) > 0:
+                self.core.available[o] = True
+                self.note(f"retrying the {OPTION_NAMES[o]} sub-policy")
+        self.last_stamp = stamp
+        obs = self.spec.observation(state)
+        with Timer(self.infer):
+            option = self.core.select(obs)
+        self.option = option
+        self.current = msg
+        self.answered = False
+        self.forward(msg)
+
+    def forward(self, msg: JointState) -> None:
+        self.t_forward = time.perf_counter()
+        self.forward_pubs[self.option].publish(msg)
+
+    # commands -------------------------------------------------------------------------------
+    def on_command(self, option: int, msg: JointState) -> None:
+        if option != self.option or self.current is None:
+            self.rejected_commands += 1
+            self.get_logger().warning(f"command from the unselected {OPTION_NAMES[option]} sub-policy dropped",
+                                   throttle_duration_sec=1.0)
+            return
+        if stamp_ns(msg.header.stamp) != self.last_stamp or self.answered:
+            self.rejected_commands += 1
+            self.get_logger().warning("stale command dropped (it answers an older state)", throttle_duration_sec=1.0)
+            return
+        if time.perf_counter() - self.t_state > self.command_timeout:
+            self.rejected_commands += 1
+            self.get_logger().warning("command dropped: older than command_timeout_s", throttle_duration_sec=1.0)
+            return
+        reason = command_ok(msg.effort, self.spec.act_dim)
+        if reason is not None:
+            self.rejected_commands += 1
+            self.get_logger().error(f"command from {OPTION_NAMES[option]} rejected: {reason}",
+                                    throttle_duration_sec=1.0)
+            return
+        self.answered = True
+        self.forwarded += 1
+        # one selection per control step: the sub-policy whose command drives the actuator
+        self.selection_pub.publish(UInt8(data=option))
+        self.actuator_pub.publish(Float64MultiArray(data=list(msg.effort)))
+
+    # watchdog -------------------------------------------------------------------------------
+    def watchdog(self) -> None:
+        now = time.perf_counter()
+        if self.current is not None and not self.answered and now - self.t_forward > self.command_timeout:
+            # the selected sub-policy did not answer: fall back to the other one for this state
+            lost = self.option
+            other = SMALL if lost == LARGE else LARGE
+            if other in self.forward_pubs and self.core.available[other]:
+                self.core.available[lost] = False
+                self.t_unavailable[lost] = now
+                self.fallbacks += 1
+                self.note(f"{OPTION_NAMES[lost]} sub-policy did not answer within "
+                          f"{self.command_timeout * 1e3:.0f} ms: falling back to {OPTION_NAMES[other]}")
+                self.option = other
+                self.forward(self.current)
+        # the state is stale only while the gate waits for one: an unanswered state is the
+        # sub-policy's delay (handled above), not the robot's
+        if not self.holding and self.answered and self.last_stamp is not None \
+                and now - self.t_state > self.state_timeout:
+            self.holding = True
+            self.current = None
+            self.actuator_pub.publish(Float64MultiArray(data=list(self.hold)))
+            self.note(f"no state for {self.state_timeout * 1e3:.0f} ms: gate closed, hold command sent")
+
+    def note(self, text: str) -> None:
+        self.get_logger().warning(text)
+        self.events.append(text)
+        self.publish_diagnostics()
+
+    def publish_diagnostics(self) -> None:
+        level = DiagnosticStatus.OK
+        message = "forwarding" if not self.holding else "holding: no state"
+        if not all(self.core.available[o] for o in self.forward_pubs):
+            level = DiagnosticStatus.WARN
+            message = "fallback: " + ", ".join(f"{OPTION_NAMES[o]} unavailable"
+                                               for o in self.forward_pubs if not self.core.available[o])
+        if self.holding:
+            level = DiagnosticStatus.WARN
+        st = DiagnosticStatus(level=level, name="asym/master", hardware_id=self.spec.name, message=message)
+        values = {"inferences": self.core.inferences, "control_steps_forwarded": self.forwarded,
+                  "inference_mean_us": 1e6 * self.infer.mean, "rejected_states": self.rejected_states,
+                  "rejected_commands": self.rejected_commands, "fallbacks": self.fallbacks,
+                  "last_event": self.events[-1] if self.events else ""}
+        st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        arr = DiagnosticArray(status=[st])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+
+def main(args=None) -> int:
+    return spin_node(MasterNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,189 @@
+"""`sim`: the MuJoCo task of training as a ROS 2 robot.
+
+Publishes sensor_msgs/JointState on /joint_states (every joint of the task, root joints
+included, by name) stamped with simulation time since the episode began, and the reward of
+every step on `reward` (std_msgs/Float64MultiArray labelled episode, step, reward, terminated,
+truncated). Applies std_msgs/Float64MultiArray commands from the actuator topic.
+
+Modes:
+- lockstep (deterministic; tests and evaluation): one control step per command. A state not
+  answered within `lockstep_resend_s` is published again, same stamp (discovery, lost messages).
+- real time: a timer at `rate_hz` (the task's own control rate by default, up to 1 kHz) applies
+  the newest command (zero-order hold) and publishes the state. A tick with no command since the
+  previous state counts as a missed deadline; latency from state to command is measured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
+
+from ..runtime import RunningStats, command_ok
+from ..tasks import get_task
+from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES, REWARD,
+                     reward_labels, set_stamp, spin_node)
+
+MAX_RATE_HZ = 1000.0
+
+
+class SimNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("sim", **kwargs)
+        self.declare_parameter("task", "walker-stand")
+        self.declare_parameter("seed", 0)
+        self.declare_parameter("episodes", 0)             # 0: run until stopped
+        self.declare_parameter("episode_steps", 0)        # 0: the task's own length
+        self.declare_parameter("lockstep", True)
+        self.declare_parameter("rate_hz", 0.0)            # 0: the task's own control rate
+        self.declare_parameter("lockstep_resend_s", 0.5)
+        self.declare_parameter("actuator_topic", ACTUATOR)
+        # the first state waits until each of these topics has a subscriber (the graph is up)
+        self.declare_parameter("wait_for_topics", ["/joint_states"])
+        self.declare_parameter("wait_timeout_s", 30.0)
+        p = {n: self.get_parameter(n).value for n in
+             ("task", "seed", "episodes", "episode_steps", "lockstep", "rate_hz", "lockstep_resend_s",
+              "actuator_topic", "wait_for_topics", "wait_timeout_s")}
+        self.spec = get_task(p["task"])
+        self.lockstep = bool(p["lockstep"])
+        self.episodes_wanted = int(p["episodes"])
+        rate = float(p["rate_hz"]) or 1.0 / self.spec.control_dt
+        if not 0.0 < rate <= MAX_RATE_HZ:
+            raise ValueError(f"rate_hz must be in (0, {MAX_RATE_HZ:g}], got {rate}")
+        self.rate_hz = rate
+        self.env = self.spec.make_env(seed=int(p["seed"]), episode_steps=int(p["episode_steps"]) or None)
+        self.dt_ns = int(round(self.spec.control_dt * 1e9))
+        self.resend_s = float(p["lockstep_resend_s"])
+
+        self.state_pub = self.create_publisher(JointState, JOINT_STATES, CONTROL_QOS)
+        self.reward_pub = self.create_publisher(Float64MultiArray, REWARD, EVENT_QOS)
+        self.done_pub = self.create_publisher(String, "sim_done", EVENT_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
+        self.create_subscription(Float64MultiArray, p["actuator_topic"], self.on_command, CONTROL_QOS)
+
+        self.episode = 0
+        self.finished = False
+        self.latency = RunningStats(window=100_000)
+        self.missed = 0
+        self.ticks = 0
+        self.rejected = 0
+        self.pending: np.ndarray | None = None     # real time: newest command, zero-order hold
+        self.answered = True
+        self.t_published = 0.0
+        self.obs = self.env.reset()
+        self.hold = np.zeros(self.spec.act_dim)
+        self.wait_for = [t for t in p["wait_for_topics"] if t]
+        self.wait_until = time.monotonic() + float(p["wait_timeout_s"])
+        self.started = False
+        self.start_timer = self.create_timer(0.05, self.try_start)
+        self.create_timer(1.0, self.publish_diagnostics)
+
+    def try_start(self) -> None:
+        missing = [t for t in self.wait_for if self.count_subscribers(t) == 0]
+        if missing and time.monotonic() < self.wait_until:
+            return
+        if missing:
+            self.get_logger().warning(f"starting although nobody listens on {', '.join(missing)}")
+        self.start_timer.cancel()
+        self.started = True
+        self.get_logger().info(f"{self.spec.name}: {'lockstep' if self.lockstep else f'real time at {self.rate_hz:g} Hz'}")
+        if self.lockstep:
+            self.create_timer(min(self.resend_s, 0.1), self.resend)
+            self.publish_state()
+        else:
+            self.create_timer(1.0 / self.rate_hz, self.tick)
+
+    # state out ------------------------------------------------------------------------------
+    def publish_state(self) -> None:
+        s = self.env.robot_state()
+        msg = JointState()
+        set_stamp(msg.header.stamp, self.env.t * self.dt_ns)
+        msg.name = list(self.spec.joint_names)
+        msg.position = s.position.tolist()
+        msg.velocity = s.velocity.tolist()
+        self.t_published = time.perf_counter()
+        self.answered = False
+        self.state_pub.publish(msg)
+
+    def resend(self) -> None:
+        if self.lockstep and not self.answered and not self.finished \
+                and time.perf_counter() - self.t_published > self.resend_s:
+            self.publish_state()
+
+    # commands in ----------------------------------------------------------------------------
+    def on_command(self, msg: Float64MultiArray) -> None:
+        reason = command_ok(msg.data, self.spec.act_dim)
+        if reason is not None:
+            self.rejected += 1
+            self.get_logger().error(f"command rejected: {reason}", throttle_duration_sec=1.0)
+            return
+        now = time.perf_counter()
+        if not self.answered:
+            self.latency.add(now - self.t_published)
+            self.answered = True
+        action = np.asarray(msg.data, dtype=np.float64)
+        if self.lockstep:
+            if not self.finished:
+                self.step(action)
+        else:
+            self.pending = action
+
+    def step(self, action: np.ndarray) -> None:
+        _, reward, terminated, truncated = self.env.step(action)
+        out = Float64MultiArray()
+        out.layout.dim = [MultiArrayDimension(label=l, size=1, stride=1) for l in reward_labels()]
+        out.data = [float(self.episode), float(self.env.t - 1), reward, float(terminated), float(truncated)]
+        self.reward_pub.publish(out)
+        if terminated or truncated:
+            self.episode += 1
+            if self.episodes_wanted and self.episode >= self.episodes_wanted:
+                self.finished = True
+                self.done_pub.publish(String(data=json.dumps(self.stats())))
+                self.get_logger().info(f"{self.episode} episode(s) done")
+                return
+            self.env.reset()
+            self.pending = None
+        if self.lockstep:
+            self.publish_state()
+
+    def tick(self) -> None:
+        if self.finished:
+            return
+        self.ticks += 1
+        if self.ticks > 1:
+            if not self.answered:
+                self.missed += 1
+            self.step(self.pending if self.pending is not None else self.hold)
+        if not self.finished:
+            self.publish_state()
+
+    # diagnostics ----------------------------------------------------------------------------
+    def stats(self) -> dict:
+        lat = self.latency
+        return {"episodes": self.episode, "commands": lat.count, "missed_deadlines": self.missed,
+                "ticks": self.ticks, "rejected": self.rejected,
+                "latency_p50_ms": 1e3 * lat.percentile(50), "latency_p99_ms": 1e3 * lat.percentile(99),
+                "latency_max_ms": 1e3 * max(lat.recent, default=0.0),
+                "mode": "lockstep" if self.lockstep else f"real time {self.rate_hz:g} Hz"}
+
+    def publish_diagnostics(self) -> None:
+        st = DiagnosticStatus(level=DiagnosticStatus.OK, name="asym/sim", hardware_id=self.spec.name,
+                              message="running" if not self.finished else "finished")
+        st.values = [KeyValue(key=k, value=str(v)) for k, v in self.stats().items()]
+        arr = DiagnosticArray(status=[st])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+
+def main(args=None) -> int:
+    return spin_node(SimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

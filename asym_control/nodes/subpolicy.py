@@ -1,0 +1,86 @@
+"""`small` / `large`: one sub-policy (the same node, run twice with different parameters).
+
+Loads its actor from the checkpoint and computes only when the master forwards it a state, that
+is, only while it is selected. The command goes back to the master as sensor_msgs/JointState
+(actuator names, `effort` = action in [-1, 1], stamp = the answered state's stamp), so the gate
+can tell which state it answers. Inference count and time are on /diagnostics.
+"""
+
+from __future__ import annotations
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from ..agent import OPTION_NAMES
+from ..checkpoint import load_policy
+from ..flops import actor_flops
+from ..runtime import JointMap, RunningStats, StateRejected, Timer
+from .common import CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, spin_node, sub_command_topic, sub_state_topic
+
+OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
+
+
+class SubPolicyNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("subpolicy", **kwargs)
+        self.declare_parameter("option", "small")
+        self.declare_parameter("checkpoint_dir", "checkpoints/walker-stand/asym")
+        self.declare_parameter("task", "walker-stand")
+        name = self.get_parameter("option").value
+        if name not in OPTIONS:
+            raise ValueError(f"option must be 'small' or 'large', got {name!r}")
+        cfg, policy = load_policy(self.get_parameter("checkpoint_dir").value,
+                                  expect_task=self.get_parameter("task").value)
+        option = OPTIONS[name]
+        if option not in policy.actors:
+            raise ValueError(f"checkpoint {self.get_parameter('checkpoint_dir').value} ({cfg.mode}) "
+                             f"has no {name} sub-policy")
+        self.name_, self.spec = name, cfg.spec
+        self.actor = policy.actors[option]
+        self.flops = actor_flops(self.spec.obs_dim, self.spec.act_dim, cfg.units(option))
+        self.joints = JointMap(self.spec)
+        self.actuators = [f"actuator_{i}" for i in range(self.spec.act_dim)]
+        self.pub = self.create_publisher(JointState, sub_command_topic(name), CONTROL_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
+        self.create_subscription(JointState, sub_state_topic(name), self.on_state, CONTROL_QOS)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.infer = RunningStats()
+        self.rejected = 0
+        self.get_logger().info(f"{name} sub-policy of {self.spec.name}: {cfg.units(option)} units, "
+                               f"{self.flops} FLOPs per inference")
+
+    def on_state(self, msg: JointState) -> None:
+        try:
+            state = self.joints.robot_state(msg.name, msg.position, msg.velocity)
+        except StateRejected as e:
+            self.rejected += 1
+            self.get_logger().error(f"state rejected: {e}", throttle_duration_sec=1.0)
+            return
+        with Timer(self.infer):
+            action = self.actor.act(self.spec.observation(state), deterministic=True)
+        out = JointState()
+        out.header.stamp = msg.header.stamp
+        out.name = self.actuators
+        out.effort = action.astype(float).tolist()
+        self.pub.publish(out)
+
+    def publish_diagnostics(self) -> None:
+        st = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"asym/{self.name_}", hardware_id=self.spec.name,
+                              message="selected recently" if self.infer.count else "idle")
+        values = {"inferences": self.infer.count, "inference_mean_us": 1e6 * self.infer.mean,
+                  "inference_p99_us": 1e6 * self.infer.percentile(99), "flops_per_inference": self.flops,
+                  "rejected_states": self.rejected}
+        st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        arr = DiagnosticArray(status=[st])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+
+def main(args=None) -> int:
+    return spin_node(SubPolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""The deployment runtime, free of ROS: what the master, sub-policy and cost-monitor nodes do.
+
+The nodes in asym_control.nodes are thin adapters over these classes (message -> array ->
+decision -> message), so the logic is tested without a ROS graph and the graph tests stay few.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .agent import LARGE, OPTION_NAMES, SMALL, AsymPolicy
+from .flops import CostTable
+from .tasks import RobotState, TaskSpec
+
+
+class StateRejected(ValueError):
+    """A robot state that must not reach a policy (missing joints, wrong length, NaN or Inf)."""
+
+
+class JointMap:
+    """Maps a JointState's (names, positions, velocities) onto a task's joint order, by name.
+
+    Joints may come in any order; joints the task does not know are ignored; a missing joint,
+    a length mismatch or a non-finite value rejects the whole state.
+    """
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+        self.names = spec.joint_names
+        self._cache_key: tuple[str, ...] | None = None
+        self._index: np.ndarray | None = None
+
+    def _indices(self, names) -> np.ndarray:
+        key = tuple(names)
+        if key != self._cache_key:
+            where = {n: i for i, n in enumerate(key)}
+            missing = [n for n in self.names if n not in where]
+            if missing:
+                raise StateRejected(f"joint state lacks joint(s) {', '.join(missing)}")
+            self._index = np.array([where[n] for n in self.names])
+            self._cache_key = key
+        return self._index
+
+    def robot_state(self, names, position, velocity, sensors=()) -> RobotState:
+        n = len(names)
+        if len(position) != n or len(velocity) != n:
+            raise StateRejected(f"joint state has {n} names but {len(position)} positions and "
+                                f"{len(velocity)} velocities")
+        idx = self._indices(names)
+        q = np.asarray(position, dtype=np.float64)[idx]
+        qd = np.asarray(velocity, dtype=np.float64)[idx]
+        s = np.asarray(sensors, dtype=np.float64)
+        if len(s) != len(self.spec.sensor_names):
+            raise StateRejected(f"expected {len(self.spec.sensor_names)} sensor values, got {len(s)}")
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd)) and np.all(np.isfinite(s))):
+            raise StateRejected("joint state contains NaN or Inf")
+        return RobotState(q, qd, s)
+
+
+class MasterCore:
+    """The master's decisions: every n_omega control steps the DQN picks a sub-policy.
+
+    Falls back to the small sub-policy while the large one is marked unavailable.
+    """
+
+    def __init__(self, policy: AsymPolicy):
+        self.policy = policy
+        self.cfg = policy.cfg
+        self.step = 0
+        self.option: int | None = None
+        self.inferences = 0
+        self.available = {o: True for o in (SMALL, LARGE)}
+
+    def reset(self) -> None:
+        self.step = 0
+        self.option = None
+
+    def select(self, obs: np.ndarray) -> int:
+        """The option for this control step (call once per step)."""
+        if self.step % self.cfg.n_omega == 0 or self.option is None:
+            if self.policy.master is None:
+                self.option = self.cfg.options()[0]
+            else:
+                self.option = self.policy.select(obs)
+                self.inferences += 1
+        self.step += 1
+        return self.effective(self.option)
+
+    def effective(self, option: int) -> int:
+        """`option`, or the other sub-policy while `option` is unavailable and the other is not."""
+        other = SMALL if option == LARGE else LARGE
+        if not self.available[option] and self.available[other] and other in self.policy.actors:
+            return other
+        return option
+
+
+def command_ok(command, act_dim: int) -> str | None:
+    """None if `command` may reach an actuator, else the reason it may not."""
+    if len(command) != act_dim:
+        return f"command has {len(command)} values, the actuators take {act_dim}"
+    if not all(math.isfinite(x) for x in command):
+        return "command contains NaN or Inf"
+    if any(abs(x) > 1.0 + 1e-9 for x in command):
+        return "command outside the actuator range [-1, 1]"
+    return None
+
+
+@dataclass
+class RunningStats:
+    """Count, mean and a bounded window for percentiles of a timing in seconds."""
+
+    window: int = 2000
+    count: int = 0
+    total: float = 0.0
+    recent: list = field(default_factory=list)
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.recent.append(seconds)
+        if len(self.recent) > self.window:
+            del self.recent[: len(self.recent) - self.window]
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.recent, q)) if self.recent else 0.0
+
+
+class Timer:
+    def __init__(self, stats: RunningStats):
+        self.stats = stats
+
+    def __enter__(self):
+        self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.stats.add(time.perf_counter() - self.t)
+
+
+class CostAccumulator:
+    """Per-episode usage and FLOPs, with exactly the arithmetic of `asym-control eval`."""
+
+    def __init__(self, costs: CostTable, mode: str):
+        self.costs = costs
+        self.mode = mode
+        self.episodes: list[dict] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps = 0
+        self.large_steps = 0
+        self.ret = 0.0
+
+    def add_step(self, option: int) -> None:
+        self.steps += 1
+        self.large_steps += option == LARGE
+
+    def add_reward(self, reward: float) -> None:
+        self.ret += reward
+
+    @property
+    def large_fraction(self) -> float:
+        return self.large_steps / self.steps if self.steps else 0.0
+
+    def flops_per_step(self, large_fraction: float | None = None) -> float:
+        f = self.large_fraction if large_fraction is None else large_fraction
+        if self.mode == "asym":
+            return self.costs.per_step(f, with_master=True)
+        return float(self.costs.large_flops if self.mode == "large" else self.costs.small_flops)
+
+    def end_episode(self) -> dict:
+        ep = {"return": self.ret, "steps": self.steps, "large_fraction": self.large_fraction,
+              "flops_per_inference": self.flops_per_step(),
+              "flops_reduction": 1.0 - self.flops_per_step() / self.costs.large_flops}
+        self.episodes.append(ep)
+        self.reset()
+        return ep
+
+    def summary(self) -> dict:
+        """Over all finished episodes, as `asym-control eval` reports them."""
+        eps = self.episodes
+        returns = np.array([e["return"] for e in eps])
+        total = sum(e["steps"] for e in eps)
+        large = sum(e["large_fraction"] * e["steps"] for e in eps) / total if total else 0.0
+        fpi = self.flops_per_step(large)
+        return {"episodes": len(eps), "return_mean": float(returns.mean()) if eps else 0.0,
+                "return_std": float(returns.std()) if eps else 0.0, "large_fraction": float(large),
+                "flops_per_inference": float(fpi), "flops_large_only": self.costs.large_flops,
+                "flops_reduction": float(1.0 - fpi / self.costs.large_flops)}
+
+
+__all__ = ["JointMap", "MasterCore", "CostAccumulator", "StateRejected", "command_ok", "RunningStats",
+           "Timer", "OPTION_NAMES"]

@@ -1,0 +1,42 @@
+"""ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [lockstep:=false] [headless:=true]
+[episodes:=N]
+
+The walker graph: MuJoCo simulator, master (with the gate), small and large sub-policies and the
+cost monitor, as launch_ros Node actions with the parameters of config/walker.yaml -- the same
+file and the same node list that `asym-control launch walker` uses (asym_control.graph).
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from asym_control.graph import config_path, load_graph
+
+
+def _nodes(context, *args, **kwargs):
+    lockstep = LaunchConfiguration("lockstep").perform(context).lower() == "true"
+    overrides = {"*": {}, "sim": {"lockstep": lockstep,
+                                  "episodes": int(LaunchConfiguration("episodes").perform(context))}}
+    checkpoint = LaunchConfiguration("checkpoint_dir").perform(context)
+    if checkpoint:
+        overrides["*"]["checkpoint_dir"] = checkpoint
+    # headless: the simulator never opens a viewer in this package; the argument is kept for the
+    # RViz option of the visualisation launch and accepted here so both take the same arguments
+    actions = []
+    for spec in load_graph("walker", overrides):
+        actions.append(Node(package="asym_control", executable=spec.executable, name=spec.name,
+                            namespace=spec.namespace, parameters=[spec.parameters], output="screen"))
+    return actions
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument("checkpoint_dir", default_value="",
+                              description=f"checkpoint directory (default: the one in {config_path('walker').name})"),
+        DeclareLaunchArgument("lockstep", default_value="false",
+                              description="true: one control step per command; false: real time"),
+        DeclareLaunchArgument("episodes", default_value="0", description="episodes to run (0: until stopped)"),
+        DeclareLaunchArgument("headless", default_value="true", description="no viewer"),
+        OpaqueFunction(function=_nodes),
+    ])
