@@ -115,7 +115,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         spin_thread = threading.Thread(target=_spin, args=(executor,), daemon=True)
         spin_thread.start()
         if on_started is not None:
-            on_started(procs)
+            on_started(procs, watcher.outcome)
         deadline = time.monotonic() + timeout_s
         while len(watcher.outcome.summaries) < episodes:
             for name, p in procs.items():

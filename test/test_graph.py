@@ -71,3 +71,50 @@ def test_single_process_graph_gives_the_same_episode(reference):
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
                         single_process=True, timeout_s=240, extra=dict(LENIENT, sim={"episode_steps": 200}))
     _check_parity(outcome, cfg, ref)
+
+
+def test_large_node_killed_mid_episode_falls_back_to_small():
+    killed_at = {}
+
+    def kill_large_after_some_steps(procs, outcome):
+        def watch():
+            deadline = time.monotonic() + 120
+            while len(outcome.selections) < 60 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            killed_at["step"] = len(outcome.selections)
+            procs["large"].send_signal(signal.SIGKILL)
+        threading.Thread(target=watch, daemon=True).start()
+
+    outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
+                        timeout_s=240, on_started=kill_large_after_some_steps,
+                        extra={"master": {"command_timeout_s": 0.3, "state_timeout_s": 5.0, "retry_s": 60.0},
+                               "sim": {"episode_steps": 400}})
+    s = outcome.summaries[0]
+    assert len(outcome.selections) == 400              # the episode went on to its end
+    after = outcome.selections[killed_at["step"] + 5:]
+    assert after and all(o == 0 for o in after)          # only small after the kill
+    master = s["nodes"]["asym/master"]                   # as the cost monitor read it on /diagnostics
+    assert int(master["fallbacks"]) >= 1
+    assert "large sub-policy did not answer" in master["last_event"]
+    assert "falling back to small" in master["last_event"]
+
+
+def test_node_refuses_a_checkpoint_of_another_task(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "asym_control.cli", "train", "--task", "finger-spin", "--steps", "20",
+                        "--learning-starts", "10", "--episode-steps", "10", "--eval-every", "0", "--no-progress",
+                        "--out", str(tmp_path / "finger")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for module, extra in (("master", []), ("subpolicy", ["-p", "option:=large"]), ("cost_monitor", [])):
+        r = subprocess.run([sys.executable, "-m", f"asym_control.nodes.{module}", "--ros-args",
+                            "-p", f"checkpoint_dir:={tmp_path / 'finger'}", "-p", "task:=walker-stand"] + extra,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (module, r.stderr)
+        assert "refusing to start" in r.stderr and "checkpoint of task 'finger-spin', not 'walker-stand'" in r.stderr
+        assert "Traceback" not in r.stderr
+    # a small-only checkpoint cannot serve as the large sub-policy
+    r = subprocess.run([sys.executable, "-m", "asym_control.cli", "train", "--task", "walker-stand", "--mode", "small",
+                        "--steps", "20", "--learning-starts", "10", "--episode-steps", "10", "--eval-every", "0",
+                        "--no-progress", "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "asym_control.nodes.subpolicy", "--ros-args", "-p", "option:=large",
+                        "-p", f"checkpoint_dir:={tmp_path / 's'}"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "has no large sub-policy" in r.stderr

@@ -1,0 +1,146 @@
+"""The master's gate with real nodes in one process: stale state -> one hold command; bad
+states and bad commands never reach the actuator."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, UInt8
+
+from asym_control.nodes.common import CONTROL_QOS, EVENT_QOS, set_stamp
+from asym_control.nodes.master import MasterNode
+from asym_control.nodes.subpolicy import SubPolicyNode
+from asym_control.tasks import WALKER_JOINTS
+
+ROOT = Path(__file__).resolve().parent.parent
+CKPT = str(os.environ.get("ASYM_TEST_CKPT", ROOT / "checkpoints" / "walker-stand" / "asym"))
+
+
+@pytest.fixture
+def graph():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    ex = MultiThreadedExecutor(num_threads=3, context=ctx)
+    nodes = {}
+
+    def params(**kw):
+        return [Parameter(k, value=v) for k, v in kw.items()]
+    nodes["master"] = MasterNode(context=ctx, namespace="/asym", parameter_overrides=params(
+        checkpoint_dir=CKPT, command_timeout_s=0.5, state_timeout_s=0.3))
+    for name in ("small", "large"):
+        nodes[name] = SubPolicyNode(context=ctx, namespace="/asym", cli_args=["--ros-args", "-r", f"__node:={name}"],
+                                    parameter_overrides=params(checkpoint_dir=CKPT, option=name))
+    probe = rclpy.create_node("probe", context=ctx)
+    got = {"commands": [], "selections": []}
+    probe.create_subscription(Float64MultiArray, "/asym/actuator_command",
+                              lambda m: got["commands"].append((time.monotonic(), list(m.data))), EVENT_QOS)
+    probe.create_subscription(UInt8, "/asym/selection", lambda m: got["selections"].append(m.data), EVENT_QOS)
+    pub = probe.create_publisher(JointState, "/joint_states", CONTROL_QOS)
+    for n in list(nodes.values()) + [probe]:
+        ex.add_node(n)
+    import threading
+    t = threading.Thread(target=ex.spin, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while (pub.get_subscription_count() == 0 or probe.count_publishers("/asym/actuator_command") == 0
+           or nodes["master"].count_subscribers("/asym/large/joint_states") == 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield nodes, pub, got
+    ex.shutdown(timeout_sec=2)
+    rclpy.try_shutdown(context=ctx)
+
+
+def state(step: int, position=None, names=WALKER_JOINTS, velocity=None):
+    msg = JointState()
+    set_stamp(msg.header.stamp, step * 25_000_000)
+    msg.name = list(names)
+    msg.position = position if position is not None else [0.0] * len(names)
+    msg.velocity = velocity if velocity is not None else [0.0] * len(names)
+    return msg
+
+
+def wait_for(cond, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return cond()
+
+
+def test_no_state_closes_the_gate_with_exactly_one_hold_command(graph):
+    nodes, pub, got = graph
+    for k in range(10):
+        pub.publish(state(k))
+        assert wait_for(lambda: len(got["commands"]) == k + 1), f"no command for state {k}"
+    t_last = time.monotonic()
+    time.sleep(1.5)  # five state timeouts
+    extra = got["commands"][10:]
+    assert len(extra) == 1, extra
+    t_hold, hold = extra[0]
+    assert hold == [0.0] * 6
+    assert t_hold - t_last >= 0.3 - 0.05
+    # with states back the gate forwards again
+    pub.publish(state(11))
+    assert wait_for(lambda: len(got["commands"]) == 12)
+    assert len(got["selections"]) == 11  # one per forwarded command, none for the hold
+
+
+@pytest.mark.parametrize("bad", [
+    dict(position=[math.nan] + [0.0] * 8),
+    dict(velocity=[0.0] * 8 + [math.inf]),
+    dict(position=[0.0] * 8),                       # wrong length
+    dict(names=WALKER_JOINTS[:-1], position=[0.0] * 8, velocity=[0.0] * 8),  # a joint missing
+])
+def test_bad_states_are_rejected_and_never_reach_the_actuator(graph, bad, capfd):
+    nodes, pub, got = graph
+    for k in range(20):
+        pub.publish(state(k, **bad))
+        assert wait_for(lambda: nodes["master"].rejected_states == k + 1)
+    time.sleep(0.5)
+    assert got["commands"] == []
+    assert nodes["small"].infer.count == nodes["large"].infer.count == 0
+    err = capfd.readouterr().err
+    assert "state rejected" in err
+    assert err.count("state rejected") < 20  # throttled
+
+
+def test_joint_order_does_not_matter_and_extra_joints_are_ignored(graph):
+    nodes, pub, got = graph
+    names = list(reversed(WALKER_JOINTS)) + ["camera_pan"]
+    pub.publish(state(0, names=names, position=[0.1] * 10, velocity=[0.0] * 10))
+    assert wait_for(lambda: len(got["commands"]) == 1)
+    assert all(abs(x) <= 1.0 for x in got["commands"][0][1])
+
+
+def test_commands_from_the_unselected_or_with_nan_are_dropped(graph):
+    nodes, pub, got = graph
+    pub.publish(state(0))
+    assert wait_for(lambda: len(got["commands"]) == 1)
+    master = nodes["master"]
+    selected = master.option
+    other_topic = "/asym/large/command" if selected == 0 else "/asym/small/command"
+    own_topic = "/asym/small/command" if selected == 0 else "/asym/large/command"
+    probe = nodes["small"]  # any node of this context can publish
+    other = probe.create_publisher(JointState, other_topic, CONTROL_QOS)
+    own = probe.create_publisher(JointState, own_topic, CONTROL_QOS)
+    time.sleep(0.5)
+    before = master.rejected_commands
+    cmd = JointState()
+    cmd.header.stamp = state(0).header.stamp
+    cmd.effort = [0.5] * 6
+    other.publish(cmd)                  # not the selected sub-policy
+    cmd2 = JointState()
+    cmd2.header.stamp = state(0).header.stamp
+    cmd2.effort = [math.nan] + [0.0] * 5
+    own.publish(cmd2)                   # answered already, and NaN
+    assert wait_for(lambda: master.rejected_commands >= before + 2)
+    time.sleep(0.3)
+    # nothing but the first command and, once the state is stale, the hold command
+    assert [c for _, c in got["commands"][1:] if c != [0.0] * 6] == []
