@@ -25,6 +25,7 @@ SELECTION = "selection"
 REWARD = "reward"
 SUMMARY = "episode_summary"
 ACTUATOR = "actuator_command"
+FORWARDED = "command"          # the forwarded command, stamped with the state it answers
 DIAGNOSTICS = "/diagnostics"
 
 

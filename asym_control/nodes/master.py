@@ -3,7 +3,10 @@
 On every /joint_states message: builds the observation with the task's observation function,
 runs the DQN every n_omega control steps, and forwards the state to the selected sub-policy only
 (`<option>/joint_states`), so the other computes nothing. With every command it forwards it
-publishes the selection (std_msgs/UInt8 on `selection`: 0 small, 1 large), one per control step. Of the sub-policies' commands it forwards to the actuator topic
+publishes the selection (std_msgs/UInt8 on `selection`: 0 small, 1 large), one per control step,
+and the command again as sensor_msgs/JointState on `command`, stamped with the state it answers
+(for recordings and latency measurement; the actuator topic stays a plain Float64MultiArray as
+ros2_control's forward_command_controller takes it). Of the sub-policies' commands it forwards to the actuator topic
 only one that
 
 - comes from the selected sub-policy,
@@ -33,7 +36,7 @@ from std_msgs.msg import Float64MultiArray, UInt8
 from ..agent import LARGE, OPTION_NAMES, SMALL
 from ..checkpoint import load_policy
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES, SELECTION,
+from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, SELECTION,
                      spin_node, stamp_ns, sub_command_topic, sub_state_topic)
 
 
@@ -65,6 +68,7 @@ class MasterNode(Node):
         self.t_unavailable = {o: 0.0 for o in (SMALL, LARGE)}
 
         self.actuator_pub = self.create_publisher(Float64MultiArray, g("actuator_topic"), CONTROL_QOS)
+        self.stamped_pub = self.create_publisher(JointState, FORWARDED, EVENT_QOS)
         self.selection_pub = self.create_publisher(UInt8, SELECTION, EVENT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
         self.forward_pubs = {o: self.create_publisher(JointState, sub_state_topic(OPTION_NAMES[o]), CONTROL_QOS)
@@ -151,8 +155,9 @@ class MasterNode(Node):
         self.answered = True
         self.forwarded += 1
         # one selection per control step: the sub-policy whose command drives the actuator
-        self.selection_pub.publish(UInt8(data=option))
         self.actuator_pub.publish(Float64MultiArray(data=list(msg.effort)))
+        self.selection_pub.publish(UInt8(data=option))
+        self.stamped_pub.publish(msg)  # the same command, stamped with the state it answers
 
     # watchdog -------------------------------------------------------------------------------
     def watchdog(self) -> None:

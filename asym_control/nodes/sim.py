@@ -27,8 +27,8 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 
 from ..runtime import RunningStats, command_ok
 from ..tasks import get_task
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES, REWARD,
-                     reward_labels, set_stamp, spin_node)
+from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
+                     reward_labels, set_stamp, spin_node, stamp_ns)
 
 MAX_RATE_HZ = 1000.0
 
@@ -66,6 +66,9 @@ class SimNode(Node):
         self.done_pub = self.create_publisher(String, "sim_done", EVENT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
         self.create_subscription(Float64MultiArray, p["actuator_topic"], self.on_command, CONTROL_QOS)
+        # real time: latency and deadlines are measured on the master's stamped copy of each
+        # forwarded command, which names the state it answers (the actuator message cannot)
+        self.create_subscription(JointState, FORWARDED, self.on_forwarded, EVENT_QOS)
 
         self.episode = 0
         self.finished = False
@@ -76,6 +79,7 @@ class SimNode(Node):
         self.pending: np.ndarray | None = None     # real time: newest command, zero-order hold
         self.answered = True
         self.t_published = 0.0
+        self.stamp_published = -1
         self.obs = self.env.reset()
         self.hold = np.zeros(self.spec.act_dim)
         self.wait_for = [t for t in p["wait_for_topics"] if t]
@@ -103,7 +107,8 @@ class SimNode(Node):
     def publish_state(self) -> None:
         s = self.env.robot_state()
         msg = JointState()
-        set_stamp(msg.header.stamp, self.env.t * self.dt_ns)
+        self.stamp_published = self.env.t * self.dt_ns
+        set_stamp(msg.header.stamp, self.stamp_published)
         msg.name = list(self.spec.joint_names)
         msg.position = s.position.tolist()
         msg.velocity = s.velocity.tolist()
@@ -123,16 +128,21 @@ class SimNode(Node):
             self.rejected += 1
             self.get_logger().error(f"command rejected: {reason}", throttle_duration_sec=1.0)
             return
-        now = time.perf_counter()
-        if not self.answered:
-            self.latency.add(now - self.t_published)
-            self.answered = True
         action = np.asarray(msg.data, dtype=np.float64)
+        if self.lockstep and not self.answered:
+            # lockstep: one state is outstanding at a time, so this command answers it
+            self.latency.add(time.perf_counter() - self.t_published)
+            self.answered = True
         if self.lockstep:
             if not self.finished:
                 self.step(action)
         else:
             self.pending = action
+
+    def on_forwarded(self, msg: JointState) -> None:
+        if not self.lockstep and not self.answered and stamp_ns(msg.header.stamp) == self.stamp_published:
+            self.latency.add(time.perf_counter() - self.t_published)
+            self.answered = True
 
     def step(self, action: np.ndarray) -> None:
         _, reward, terminated, truncated = self.env.step(action)

@@ -1,0 +1,56 @@
+"""State-to-actuator latency of the walker graph in real time.
+
+Runs the graph of config/walker.yaml with the simulator in real time at --rate Hz for about
+--seconds, multi-process and single-process, and reports the simulator's measurement: the time
+from publishing a /joint_states message to receiving the actuator command the master forwarded
+for it (through master -> selected sub-policy -> master), p50 and p99, and the missed deadlines
+(control periods that ended with no command for the period's state).
+
+    python bench/latency.py --rate 500 --seconds 30 [--checkpoint-dir checkpoints/walker-stand/asym]
+
+prints one JSON object per configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+
+warnings.filterwarnings("ignore", message=".*DISPLAY.*")
+
+
+def main():
+    from asym_control.launcher import run_graph
+    from asym_control.tasks import get_task
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rate", type=float, default=500.0)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--only", choices=["multi", "single"], default=None)
+    a = p.parse_args()
+    os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
+    steps = get_task("walker-stand").episode_steps
+    episodes = max(1, round(a.seconds * a.rate / steps))
+    for single in (False, True):
+        if a.only and (a.only == "single") != single:
+            continue
+        t = time.perf_counter()
+        outcome = run_graph("walker", episodes=episodes, lockstep=False, rate_hz=a.rate,
+                            checkpoint_dir=a.checkpoint_dir, single_process=single, timeout_s=a.seconds * 4 + 60)
+        sim = outcome.sim or {}
+        s = outcome.summaries[-1]
+        print(json.dumps({
+            "graph": "single-process" if single else "multi-process", "rate_hz": a.rate,
+            "control_periods": sim.get("ticks"), "seconds": round(time.perf_counter() - t, 1),
+            "latency_p50_ms": round(sim["latency_p50_ms"], 3), "latency_p99_ms": round(sim["latency_p99_ms"], 3),
+            "latency_max_ms": round(sim["latency_max_ms"], 3), "missed_deadlines": sim["missed_deadlines"],
+            "return_mean": round(s["return_mean"], 1), "large_fraction": round(s["large_fraction"], 4),
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
