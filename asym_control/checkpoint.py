@@ -39,6 +39,7 @@ def _atomic_write(path: Path, write) -> None:
     write(tmp)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -1,5 +1,6 @@
-"""`make demo`: evaluate the shipped walker-stand checkpoints and print the paper's Table III row
-beside ours.
+"""`make demo`: one episode of the walker graph (real ROS 2 nodes, headless, shipped checkpoint)
+with its summary, then the shipped walker-stand checkpoints evaluated beside the paper's
+Table III row.
 
     python -m asym_control.demo [--checkpoints checkpoints/walker-stand] [--episodes 20] [--seed 0]
 """
@@ -24,7 +25,23 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints/walker-stand"))
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-graph", action="store_true", help="skip the ROS 2 graph episode")
     a = p.parse_args(argv)
+    if not a.no_graph:
+        import os
+
+        from .launcher import GraphError, format_summary, run_graph
+        os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
+        print("running the walker graph (sim, master, small, large, cost_monitor as separate ROS 2 nodes) "
+              "for one lockstep episode ...", file=sys.stderr)
+        try:
+            outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(a.checkpoints / "asym"),
+                                seed=a.seed, timeout_s=300)
+        except GraphError as e:
+            print(f"demo: error: {e}", file=sys.stderr)
+            return 2
+        print(format_summary(outcome))
+        print()
     results = {}
     for mode in ("small", "large", "asym"):
         try:
