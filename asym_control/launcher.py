@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -85,8 +86,13 @@ def _overrides(episodes: int | None, lockstep: bool | None, checkpoint_dir: str 
 def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = None,
               checkpoint_dir: str | None = None, single_process: bool = False, rate_hz: float | None = None,
               seed: int | None = None, timeout_s: float = 600.0, trace: bool = False,
-              extra: dict | None = None, on_started=None) -> Outcome:
-    """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it."""
+              extra: dict | None = None, on_started=None, domain_id: int | None = None) -> Outcome:
+    """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
+
+    `domain_id` (default: $ROS_DOMAIN_ID) isolates the graph: a node killed with SIGKILL stays in
+    DDS discovery until its lease expires, and reliable writers of a later graph on the same
+    domain would wait on its dead readers.
+    """
     import rclpy
 
     overrides = _overrides(episodes, lockstep, checkpoint_dir, rate_hz, seed)
@@ -94,8 +100,11 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         overrides.setdefault(k, {}).update(v)
     specs = load_graph(robot, overrides)
     params_file = config_path(robot)
+    env = dict(os.environ)
+    if domain_id is not None:
+        env["ROS_DOMAIN_ID"] = str(domain_id)
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=int(env.get("ROS_DOMAIN_ID", "0")))
     procs: dict[str, subprocess.Popen] = {}
     executor = None
     spin_thread = None
@@ -109,8 +118,9 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
                 executor.add_node(_make_node(spec, params_file, context))
         else:
             executor = SingleThreadedExecutor(context=context)
+            log_dir = Path(tempfile.mkdtemp(prefix="asym-launch-"))
             for spec in specs:
-                procs[spec.name] = _start_process(spec, params_file)
+                procs[spec.name] = _start_process(spec, params_file, log_dir, env)
         executor.add_node(watcher.node)
         spin_thread = threading.Thread(target=_spin, args=(executor,), daemon=True)
         spin_thread.start()
@@ -120,7 +130,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         while len(watcher.outcome.summaries) < episodes:
             for name, p in procs.items():
                 if p.poll() is not None:
-                    err = (p.stderr.read() or "").strip().splitlines() if p.stderr else []
+                    err = Path(p.log_path).read_text(errors="replace").strip().splitlines()
                     reason = next((l for l in reversed(err) if l.strip()), f"exit status {p.returncode}")
                     if name in ("sim", "master", "cost_monitor"):
                         raise GraphError(f"node {name} stopped: {reason}")
@@ -128,9 +138,12 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
                 raise GraphError(f"timed out after {timeout_s:.0f} s with "
                                  f"{len(watcher.outcome.summaries)} of {episodes} episode(s) done")
             time.sleep(0.05)
-        # the simulator's own statistics follow its last episode
-        until = time.monotonic() + 2.0
-        while watcher.outcome.sim is None and time.monotonic() < until:
+        # the simulator's statistics, and the traced steps still queued behind the summary
+        # (messages of different topics arrive in no guaranteed order)
+        steps = sum(int(s["last_episode"]["steps"]) for s in watcher.outcome.summaries)
+        until = time.monotonic() + 3.0
+        while time.monotonic() < until and (watcher.outcome.sim is None or trace and (
+                len(watcher.outcome.selections) < steps or len(watcher.outcome.actions) < steps)):
             time.sleep(0.02)
         return watcher.outcome
     finally:
@@ -179,13 +192,18 @@ def _make_node(spec: NodeSpec, params_file: Path, context):
                parameter_overrides=overrides)
 
 
-def _start_process(spec: NodeSpec, params_file: Path) -> subprocess.Popen:
+def _start_process(spec: NodeSpec, params_file: Path, log_dir: Path, env: dict) -> subprocess.Popen:
+    """A node in its own process; its output goes to log_dir/<name>.log (a pipe nobody reads
+    would fill up and block the node)."""
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
            "-r", f"__ns:={spec.namespace}", "--params-file", str(params_file)]
     for k, v in spec.parameters.items():
         cmd += ["-p", f"{k}:={_ros_value(v)}"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_die_with_parent)
+    log_path = log_dir / f"{spec.name}.log"
+    with open(log_path, "w") as log:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, env=env)
+    p.log_path = log_path
+    return p
 
 
 def _stop(procs: dict[str, subprocess.Popen]) -> None:

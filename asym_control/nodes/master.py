@@ -109,6 +109,7 @@ class MasterNode(Node):
         self.holding = False
         if stamp == self.last_stamp and self.option is not None:
             if not self.answered:   # the same state again (lockstep resend): same decision, resend
+                self.option = self.core.effective(self.option)
                 self.forward(msg)
             return
         if self.last_stamp is not None and stamp < self.last_stamp:
@@ -118,6 +119,12 @@ class MasterNode(Node):
                     and self.count_subscribers(self.forward_pubs[o].topic_name) > 0:
                 self.core.available[o] = True
                 self.note(f"retrying the {OPTION_NAMES[o]} sub-policy")
+        if not all(self.forward_pubs[o].get_subscription_count() for o in self.forward_pubs
+                   if self.core.available[o]):
+            # a sub-policy node is not connected yet: deciding now would send this state into
+            # the void. Wait; the robot's next state (or the lockstep simulator's resend) retries.
+            self.get_logger().info("waiting for the sub-policy nodes to connect", throttle_duration_sec=1.0)
+            return
         self.last_stamp = stamp
         obs = self.spec.observation(state)
         with Timer(self.infer):
@@ -164,16 +171,17 @@ class MasterNode(Node):
         now = time.perf_counter()
         if self.current is not None and not self.answered and now - self.t_forward > self.command_timeout:
             # the selected sub-policy did not answer: fall back to the other one for this state
+            # the selected sub-policy did not answer: this state is lost (a command for it would
+            # now be older than the timeout); the other sub-policy takes the next one
             lost = self.option
             other = SMALL if lost == LARGE else LARGE
-            if other in self.forward_pubs and self.core.available[other]:
+            if other in self.forward_pubs and self.core.available[lost] and self.core.available[other]:
                 self.core.available[lost] = False
                 self.t_unavailable[lost] = now
                 self.fallbacks += 1
+                self.option = other
                 self.note(f"{OPTION_NAMES[lost]} sub-policy did not answer within "
                           f"{self.command_timeout * 1e3:.0f} ms: falling back to {OPTION_NAMES[other]}")
-                self.option = other
-                self.forward(self.current)
         # the state is stale only while the gate waits for one: an unanswered state is the
         # sub-policy's delay (handled above), not the robot's
         if not self.holding and self.answered and self.last_stamp is not None \

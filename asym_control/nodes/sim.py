@@ -47,9 +47,12 @@ class SimNode(Node):
         # the first state waits until each of these topics has a subscriber (the graph is up)
         self.declare_parameter("wait_for_topics", ["/joint_states"])
         self.declare_parameter("wait_timeout_s", 30.0)
+        # then this long for every other node to match the publishers it needs (discovery is
+        # per participant: this node seeing a subscriber does not mean its publisher has)
+        self.declare_parameter("settle_s", 1.0)
         p = {n: self.get_parameter(n).value for n in
              ("task", "seed", "episodes", "episode_steps", "lockstep", "rate_hz", "lockstep_resend_s",
-              "actuator_topic", "wait_for_topics", "wait_timeout_s")}
+              "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s")}
         self.spec = get_task(p["task"])
         self.lockstep = bool(p["lockstep"])
         self.episodes_wanted = int(p["episodes"])
@@ -85,6 +88,8 @@ class SimNode(Node):
         self.wait_for = [t for t in p["wait_for_topics"] if t]
         self.wait_until = time.monotonic() + float(p["wait_timeout_s"])
         self.started = False
+        self.settle_s = float(p["settle_s"])
+        self.seen_all_at: float | None = None
         self.start_timer = self.create_timer(0.05, self.try_start)
         self.create_timer(1.0, self.publish_diagnostics)
 
@@ -92,6 +97,11 @@ class SimNode(Node):
         missing = [t for t in self.wait_for if self.count_subscribers(t) == 0]
         if missing and time.monotonic() < self.wait_until:
             return
+        if not missing:
+            if self.seen_all_at is None:
+                self.seen_all_at = time.monotonic()
+            if time.monotonic() - self.seen_all_at < self.settle_s:
+                return
         if missing:
             self.get_logger().warning(f"starting although nobody listens on {', '.join(missing)}")
         self.start_timer.cancel()
