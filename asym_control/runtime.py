@@ -6,6 +6,7 @@ decision -> message), so the logic is tested without a ROS graph and the graph t
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from dataclasses import dataclass, field
@@ -199,3 +200,45 @@ class CostAccumulator:
 
 __all__ = ["JointMap", "MasterCore", "CostAccumulator", "StateRejected", "command_ok", "RunningStats",
            "Timer", "OPTION_NAMES"]
+
+
+# the paper's colours (Fig. 4): white dots for the small sub-policy, yellow for the large one
+SMALL_RGBA = (1.0, 1.0, 1.0, 1.0)
+LARGE_RGBA = (1.0, 0.85, 0.0, 1.0)
+
+
+class Timeline:
+    """The scrolling strip of the RViz timeline: one dot per control step, newest on the right,
+    at most `capacity` of them (a ring buffer), cleared at each episode start.
+
+    Geometry is in a fixed frame: the strip spans `width` metres centred on x = 0 at `height`.
+    """
+
+    def __init__(self, capacity: int = 200, width: float = 3.0, height: float = 2.2):
+        if capacity <= 0:
+            raise ValueError("timeline capacity must be positive")
+        self.capacity, self.width, self.height = capacity, width, height
+        self.options: collections.deque[int] = collections.deque(maxlen=capacity)
+        self.steps = 0
+        self.large = 0
+
+    def reset(self) -> None:
+        self.options.clear()
+        self.steps = self.large = 0
+
+    def add(self, option: int) -> None:
+        self.options.append(option)
+        self.steps += 1
+        self.large += option == LARGE
+
+    def dots(self) -> list[tuple[float, float, tuple[float, float, float, float]]]:
+        """(x, z, rgba) of every dot, oldest first; the newest sits at the right end."""
+        spacing = self.width / self.capacity
+        right = self.width / 2
+        n = len(self.options)
+        return [(right - (n - 1 - i) * spacing, self.height, LARGE_RGBA if o == LARGE else SMALL_RGBA)
+                for i, o in enumerate(self.options)]
+
+    def caption(self, flops_saving: float) -> str:
+        frac = self.large / self.steps if self.steps else 0.0
+        return f"large {100 * frac:.1f}% of {self.steps} steps | FLOPs saved {100 * flops_saving:.1f}%"

@@ -6,6 +6,10 @@ flops.py) the FLOPs per control step, the running fraction on the large sub-poli
 saving against L-only. Collects the other nodes' inference counters and times from /diagnostics.
 Publishes its own status on /diagnostics every second and, at each episode end, a summary
 (std_msgs/String, JSON) on `episode_summary` with the same keys as `asym-control eval --json`.
+Draws the switching for RViz on `timeline` (visualization_msgs/MarkerArray): a scrolling strip of
+dots in a fixed frame above the robot, white for small and yellow for large (the paper's Fig. 4
+colours), the last `timeline_length` control steps, cleared at each episode start, with the share
+on large and the FLOPs saved as text.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from std_msgs.msg import Float64MultiArray, String, UInt8
+from geometry_msgs.msg import Point
+from std_msgs.msg import ColorRGBA, Float64MultiArray, String, UInt8
+from visualization_msgs.msg import Marker, MarkerArray
 
 from ..checkpoint import load_policy
 from ..flops import CONVENTION
-from ..runtime import CostAccumulator
+from ..runtime import CostAccumulator, Timeline
 from .common import DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, spin_node
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
@@ -32,6 +38,9 @@ class CostMonitorNode(Node):
         super().__init__("cost_monitor", **kwargs)
         self.declare_parameter("checkpoint_dir", "checkpoints/walker-stand/asym")
         self.declare_parameter("task", "walker-stand")
+        self.declare_parameter("timeline_frame", "world")
+        self.declare_parameter("timeline_length", 200)     # dots kept (ring buffer)
+        self.declare_parameter("timeline_rate_hz", 20.0)   # marker updates per second at most
         cfg, policy = load_policy(self.get_parameter("checkpoint_dir").value,
                                   expect_task=self.get_parameter("task").value)
         self.cfg = cfg
@@ -48,10 +57,18 @@ class CostMonitorNode(Node):
         self.create_timer(1.0, self.publish_diagnostics)
         self.create_timer(GRACE_S / 5, self.check_end)
         self.rewards: list[float] = []
+        self.timeline = Timeline(int(self.get_parameter("timeline_length").value))
+        self.timeline_frame = self.get_parameter("timeline_frame").value
+        self.timeline_pub = self.create_publisher(MarkerArray, "timeline", 10)
+        self.timeline_dirty = False
+        self.clear_timeline = True
+        self.create_timer(1.0 / float(self.get_parameter("timeline_rate_hz").value), self.publish_timeline)
 
     def on_selection(self, msg: UInt8) -> None:
         self.selections.append(int(msg.data))
         self.running.add_step(int(msg.data))
+        self.timeline.add(int(msg.data))
+        self.timeline_dirty = True
         self.check_end()
 
     def on_reward(self, msg: Float64MultiArray) -> None:
@@ -69,6 +86,11 @@ class CostMonitorNode(Node):
             return  # selections of this episode still in flight
         for _ in range(min(steps, len(self.selections))):
             self.acc.add_step(self.selections.popleft())
+        # a fresh timeline strip for the next episode, with its steps already seen
+        self.timeline.reset()
+        for option in self.selections:
+            self.timeline.add(option)
+        self.clear_timeline = True
         for r in self.rewards:
             self.acc.add_reward(r)
         self.rewards = []
@@ -81,6 +103,37 @@ class CostMonitorNode(Node):
         self.get_logger().info(
             f"episode {summary['episodes']}: return {ep['return']:.1f}, on large {100 * ep['large_fraction']:.1f}%, "
             f"{ep['flops_per_inference']:.0f} FLOPs/step ({100 * ep['flops_reduction']:.1f}% less than L-only)")
+
+    def timeline_markers(self) -> MarkerArray:
+        stamp = self.get_clock().now().to_msg()
+        markers = []
+        if self.clear_timeline:
+            markers.append(Marker(action=Marker.DELETEALL))
+            self.clear_timeline = False
+        dots = Marker(type=Marker.SPHERE_LIST, action=Marker.ADD, ns="asym_timeline", id=0)
+        dots.header.frame_id, dots.header.stamp = self.timeline_frame, stamp
+        dots.pose.orientation.w = 1.0
+        d = 0.8 * self.timeline.width / self.timeline.capacity
+        dots.scale.x = dots.scale.y = dots.scale.z = d
+        for x, z, rgba in self.timeline.dots():
+            dots.points.append(Point(x=x, y=0.0, z=z))
+            dots.colors.append(ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3]))
+        text = Marker(type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, ns="asym_timeline", id=1)
+        text.header.frame_id, text.header.stamp = self.timeline_frame, stamp
+        text.pose.position.z = self.timeline.height + 0.15
+        text.pose.orientation.w = 1.0
+        text.scale.z = 0.1
+        text.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+        r = self.running
+        saving = 1.0 - r.flops_per_step() / r.costs.large_flops if r.steps else 0.0
+        text.text = self.timeline.caption(saving)
+        markers += [dots, text]
+        return MarkerArray(markers=markers)
+
+    def publish_timeline(self) -> None:
+        if self.timeline_dirty or self.clear_timeline:
+            self.timeline_pub.publish(self.timeline_markers())
+            self.timeline_dirty = False
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
         for st in msg.status:
