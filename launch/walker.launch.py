@@ -1,5 +1,5 @@
 """ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [lockstep:=false] [headless:=true]
-[episodes:=N]
+[episodes:=N] [rviz:=true]
 
 The walker graph: MuJoCo simulator, master (with the gate), small and large sub-policies and the
 cost monitor, as launch_ros Node actions with the parameters of config/walker.yaml -- the same
@@ -11,7 +11,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from asym_control.graph import config_path, load_graph
+from asym_control.graph import config_path, load_graph, package_root
 
 
 def _nodes(context, *args, **kwargs):
@@ -27,6 +27,15 @@ def _nodes(context, *args, **kwargs):
     for spec in load_graph("walker", overrides):
         actions.append(Node(package="asym_control", executable=spec.executable, name=spec.name,
                             namespace=spec.namespace, parameters=[spec.parameters], output="screen"))
+    if LaunchConfiguration("rviz").perform(context).lower() == "true":
+        # RViz shows the walker (URDF + /joint_states through robot_state_publisher) and the
+        # switching timeline (/asym/timeline) in the fixed frame `world`
+        root = package_root()
+        urdf = (root / "urdf" / "walker.urdf").read_text()
+        actions.append(Node(package="robot_state_publisher", executable="robot_state_publisher",
+                            parameters=[{"robot_description": urdf}], output="screen"))
+        actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", str(root / "config" / "walker.rviz")],
+                            output="screen"))
     return actions
 
 
@@ -38,5 +47,7 @@ def generate_launch_description():
                               description="true: one control step per command; false: real time"),
         DeclareLaunchArgument("episodes", default_value="0", description="episodes to run (0: until stopped)"),
         DeclareLaunchArgument("headless", default_value="true", description="no viewer"),
+        DeclareLaunchArgument("rviz", default_value="false",
+                              description="start robot_state_publisher and RViz with config/walker.rviz"),
         OpaqueFunction(function=_nodes),
     ])
