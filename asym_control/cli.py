@@ -1,4 +1,4 @@
-"""`asym-control`: train, eval, flops and launch.
+"""`asym-control`: train, eval, flops, launch and plot.
 
 Every failure a user can cause (unknown task, bad numbers, missing or damaged checkpoints) ends
 in one line on stderr and exit status 2; no traceback.
@@ -88,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--small", type=_positive(int), default=None)
     f.add_argument("--large", type=_positive(int), default=None)
     f.add_argument("--n-omega", type=_positive(int), default=5)
+    pl = sub.add_parser("plot", help="the paper's figures: timeline (Fig. 4), scatter (Fig. 6), lambda sweep (Fig. 2)")
+    pl.add_argument("kind", choices=["timeline", "scatter", "sweep"])
+    pl.add_argument("run_dirs", type=Path, nargs="+", help="checkpoint/run directories (several for sweep)")
+    pl.add_argument("--out", type=Path, required=True, help="output path without extension (.png and .svg)")
+    pl.add_argument("--episodes", type=_positive(int), default=20, help="scatter/sweep: episodes per run")
+    pl.add_argument("--seed", type=_nonnegative_int, default=0)
+    pl.add_argument("--episode-steps", type=_positive(int), default=None, help="timeline: cut the episode")
+    pl.add_argument("--unselected", action="store_true",
+                    help="timeline: also the actions of the unselected sub-policy (offline analysis)")
+    pl.add_argument("--large-ckpt", type=Path, default=None,
+                    help="scatter: the L-only checkpoint whose mean return scales performance to 1")
+    pl.add_argument("--from-mcap", type=Path, default=None,
+                    help="timeline: read selections and commands from a recording instead of evaluating")
+
     la = sub.add_parser("launch", help="run a robot's ROS 2 graph (config/<robot>.yaml) and summarise it")
     la.add_argument("robot", help="walker")
     la.add_argument("--episodes", type=_positive(int), default=1)
@@ -103,6 +117,62 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--timeout", type=_positive(float), default=600.0, help="give up after this many seconds")
     la.add_argument("--json", action="store_true", help="print one JSON object")
     return p
+
+
+def cmd_plot(a) -> int:
+    import dataclasses
+
+    import numpy as np
+
+    from . import plots
+    from .checkpoint import load_policy
+    from .evaluate import evaluate
+
+    written = []
+    if a.kind == "timeline":
+        cfg, policy = load_policy(a.run_dirs[0])
+        if a.from_mcap is not None:
+            from .recording import read_episode
+            options, actions = read_episode(a.from_mcap)
+            unselected = None
+            source = f"recording {a.from_mcap.name}"
+        else:
+            if a.episode_steps:
+                cfg = dataclasses.replace(cfg, episode_steps=a.episode_steps)
+            _, records = evaluate(cfg, policy, 1, a.seed, record=True)
+            r = records[0]
+            options, actions = r.options, r.actions
+            unselected = plots.unselected_actions(policy, r.observations, r.options) if a.unselected else None
+            source = f"evaluation, seed {a.seed}, return {r.ret:.1f}"
+        title = (f"{cfg.task} [{cfg.mode}]: {100 * np.mean(options == 1):.1f}% of steps on large ({source})")
+        written = plots.timeline(options, actions, cfg.spec.control_dt, title, a.out, unselected,
+                                 list(cfg.spec.actuator_names) or None)
+    elif a.kind == "scatter":
+        cfg, policy = load_policy(a.run_dirs[0])
+        result, _ = evaluate(cfg, policy, a.episodes, a.seed)
+        per = [dict(e, flops_per_inference=policy.costs.per_step(e["large_fraction"]) if cfg.mode == "asym"
+                    else result["flops_per_inference"], flops_large_only=policy.costs.large_flops)
+               for e in result["per_episode"]]
+        if a.large_ckpt is not None:
+            lcfg, lpolicy = load_policy(a.large_ckpt, expect_task=cfg.task)
+            l_only = evaluate(lcfg, lpolicy, a.episodes, a.seed)[0]["return_mean"]
+        else:
+            raise UserError("scatter needs --large-ckpt: the L-only run that scales performance to 1")
+        rnd = plots.random_policy_return(cfg, max(3, a.episodes // 4), a.seed)
+        title = f"{cfg.task}: {a.episodes} episodes of ours (random = 0, L-only {l_only:.0f} = 1)"
+        written = plots.scatter(per, rnd, l_only, title, a.out)
+    else:
+        points = []
+        for d in a.run_dirs:
+            cfg, policy = load_policy(d)
+            result, _ = evaluate(cfg, policy, a.episodes, a.seed)
+            points.append(dict(result, cost_lambda=cfg.cost_lambda))
+        if len({p["task"] for p in points}) > 1:
+            raise UserError("sweep: all runs must be of one task")
+        written = plots.sweep(points, f"{points[0]['task']}: lambda sweep ({a.episodes} episodes per run)", a.out)
+    for path in written:
+        print(path)
+    return 0
 
 
 def cmd_launch(a) -> int:
@@ -188,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     from .tasks import UnknownTask
 
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch}[a.command](a)
+        return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
+                "plot": cmd_plot}[a.command](a)
     except (UnknownTask, CheckpointError, UserError, ValueError, GraphError) as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -24,18 +24,21 @@ class EpisodeRecord:
     options: np.ndarray | None = None   # per control step: 0 small, 1 large
     actions: np.ndarray | None = None   # per control step: the action sent
     rewards: np.ndarray | None = None
+    observations: np.ndarray | None = None  # per control step: what the policy saw
 
 
 def run_episode(cfg: TrainConfig, policy: AsymPolicy, env, record: bool = False) -> EpisodeRecord:
     obs = env.reset()
     ret, steps, large = 0.0, 0, 0
     option = None
-    opts, acts, rews = [], [], []
+    opts, acts, rews, observations = [], [], [], []
     done = False
     while not done:
         if steps % cfg.n_omega == 0:
             option = policy.select(obs)
         action = policy.act(option, obs)
+        if record:
+            observations.append(obs)
         obs, reward, terminated, truncated = env.step(action)
         done = terminated or truncated
         ret += reward
@@ -46,7 +49,8 @@ def run_episode(cfg: TrainConfig, policy: AsymPolicy, env, record: bool = False)
             acts.append(action)
             rews.append(reward)
     if record:
-        return EpisodeRecord(ret, steps, large, np.array(opts), np.array(acts), np.array(rews))
+        return EpisodeRecord(ret, steps, large, np.array(opts), np.array(acts), np.array(rews),
+                             np.array(observations))
     return EpisodeRecord(ret, steps, large)
 
 

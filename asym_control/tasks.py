@@ -47,6 +47,7 @@ class TaskSpec:
     control_dt: float
     episode_steps: int
     paper: dict                      # Table III row: s_only, l_only, ours, large_pct, flops_reduction_pct
+    actuator_names: tuple[str, ...] = ()
 
     def make_env(self, seed: int, episode_steps: int | None = None) -> "TaskEnv":
         steps = episode_steps or self.episode_steps
@@ -127,10 +128,12 @@ def _register(spec: TaskSpec) -> None:
 
 _register(TaskSpec(
     "walker-stand", "dm_control", "walker/stand", 24, 6, WALKER_JOINTS, (),
-    walker_observation, 8, 64, 1e-2, 0.025, 1000, _paper(330.0, 977.7, 967.2, 5.7, 82.3)))
+    walker_observation, 8, 64, 1e-2, 0.025, 1000, _paper(330.0, 977.7, 967.2, 5.7, 82.3),
+    actuator_names=WALKER_JOINTS[3:]))
 _register(TaskSpec(
     "finger-spin", "dm_control", "finger/spin", 9, 2, FINGER_JOINTS, ("touchtop", "touchbottom"),
-    finger_observation, 8, 64, 1e-2, 0.02, 1000, _paper(32.9, 978.0, 871.2, 55.2, 37.5)))
+    finger_observation, 8, 64, 1e-2, 0.02, 1000, _paper(32.9, 978.0, 871.2, 55.2, 37.5),
+    actuator_names=FINGER_JOINTS[:2]))
 _register(TaskSpec(
     "MountainCarContinuous-v0", "gymnasium", "MountainCarContinuous-v0", 2, 1, ("car",), (),
     mountaincar_observation, 8, 64, 1e-4, 1.0, 999, _paper(-11.6, 93.6, 93.5, 44.5, 49.0)))
