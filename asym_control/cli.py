@@ -1,4 +1,4 @@
-"""`asym-control`: train, eval, flops, launch and plot.
+"""`asym-control`: train, eval, flops, launch, record and plot.
 
 Every failure a user can cause (unknown task, bad numbers, missing or damaged checkpoints) ends
 in one line on stderr and exit status 2; no traceback.
@@ -102,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--from-mcap", type=Path, default=None,
                     help="timeline: read selections and commands from a recording instead of evaluating")
 
+    rc = sub.add_parser("record", help="run the walker graph and record every topic to MCAP (ROS 2 profile)")
+    rc.add_argument("--out", type=Path, required=True, help="the .mcap file to write")
+    rc.add_argument("--episodes", type=_positive(int), default=1)
+    rc.add_argument("--robot", default="walker")
+    rc.add_argument("--real-time", action="store_true", help="real time instead of lockstep")
+    rc.add_argument("--checkpoint-dir", default=None)
+    rc.add_argument("--seed", type=_nonnegative_int, default=None)
+    rc.add_argument("--timeout", type=_positive(float), default=600.0)
+
     la = sub.add_parser("launch", help="run a robot's ROS 2 graph (config/<robot>.yaml) and summarise it")
     la.add_argument("robot", help="walker")
     la.add_argument("--episodes", type=_positive(int), default=1)
@@ -172,6 +181,21 @@ def cmd_plot(a) -> int:
         written = plots.sweep(points, f"{points[0]['task']}: lambda sweep ({a.episodes} episodes per run)", a.out)
     for path in written:
         print(path)
+    return 0
+
+
+def cmd_record(a) -> int:
+    import os
+
+    from .launcher import format_summary, run_graph
+
+    if a.out.suffix != ".mcap":
+        raise UserError(f"--out must name a .mcap file, got {a.out}")
+    os.environ.setdefault("ROS_DOMAIN_ID", "0")
+    outcome = run_graph(a.robot, a.episodes, lockstep=not a.real_time, checkpoint_dir=a.checkpoint_dir,
+                        seed=a.seed, timeout_s=a.timeout, record=a.out)
+    print(format_summary(outcome))
+    print(f"recorded to {a.out} (open with Foxglove, or `ros2 bag play {a.out}`)")
     return 0
 
 
@@ -259,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
-                "plot": cmd_plot}[a.command](a)
+                "plot": cmd_plot, "record": cmd_record}[a.command](a)
     except (UnknownTask, CheckpointError, UserError, ValueError, GraphError) as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

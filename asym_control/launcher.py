@@ -86,9 +86,11 @@ def _overrides(episodes: int | None, lockstep: bool | None, checkpoint_dir: str 
 def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = None,
               checkpoint_dir: str | None = None, single_process: bool = False, rate_hz: float | None = None,
               seed: int | None = None, timeout_s: float = 600.0, trace: bool = False,
-              extra: dict | None = None, on_started=None, domain_id: int | None = None) -> Outcome:
+              extra: dict | None = None, on_started=None, domain_id: int | None = None,
+              record: Path | None = None) -> Outcome:
     """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
 
+    `record`: write every topic of the graph to this MCAP file (recording.McapRecorder).
     `domain_id` (default: $ROS_DOMAIN_ID) isolates the graph: a node killed with SIGKILL stays in
     DDS discovery until its lease expires, and reliable writers of a later graph on the same
     domain would wait on its dead readers.
@@ -108,10 +110,14 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     procs: dict[str, subprocess.Popen] = {}
     executor = None
     spin_thread = None
+    recorder = None
     try:
         from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 
         watcher = _make_watcher(trace, context)
+        if record is not None:
+            from .recording import McapRecorder
+            recorder = McapRecorder(watcher.node, record)
         if single_process:
             executor = MultiThreadedExecutor(num_threads=4, context=context)
             for spec in specs:
@@ -153,6 +159,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         rclpy.try_shutdown(context=context)
         if spin_thread is not None:
             spin_thread.join(timeout=2.0)
+        if recorder is not None:
+            recorder.close()
 
 
 def _make_watcher(trace: bool, context):

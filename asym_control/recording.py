@@ -1,0 +1,158 @@
+"""Recording the graph to MCAP in the ROS 2 profile (CDR messages, ros2msg schemas), so that
+`ros2 bag play`, Foxglove and the mcap readers open it; and reading an episode back.
+
+Messages are written as they arrive, already CDR-serialised (rclpy raw subscriptions): what is in
+the file is byte for byte what was on the wire. Schemas are the installed .msg definitions with
+their dependencies appended, as rosbag2 writes them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# every topic of the walker graph and its type
+GRAPH_TOPICS = {
+    "/joint_states": "sensor_msgs/msg/JointState",
+    "/asym/small/joint_states": "sensor_msgs/msg/JointState",
+    "/asym/large/joint_states": "sensor_msgs/msg/JointState",
+    "/asym/small/command": "sensor_msgs/msg/JointState",
+    "/asym/large/command": "sensor_msgs/msg/JointState",
+    "/asym/command": "sensor_msgs/msg/JointState",
+    "/asym/actuator_command": "std_msgs/msg/Float64MultiArray",
+    "/asym/selection": "std_msgs/msg/UInt8",
+    "/asym/reward": "std_msgs/msg/Float64MultiArray",
+    "/asym/episode_summary": "std_msgs/msg/String",
+    "/asym/sim_done": "std_msgs/msg/String",
+    "/asym/timeline": "visualization_msgs/msg/MarkerArray",
+    "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+}
+
+PRIMITIVES = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
+              "uint32", "int64", "uint64", "string", "wstring"}
+SEPARATOR = "=" * 80
+
+
+def _msg_file(package: str, name: str) -> Path:
+    candidates = [Path(sys.prefix) / "share" / package / "msg" / f"{name}.msg"]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory(package)) / "msg" / f"{name}.msg")
+    except Exception:  # noqa: BLE001 - not in an ament index
+        pass
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"no .msg definition found for {package}/msg/{name}")
+
+
+def msgdef(type_name: str) -> str:
+    """The ros2msg schema of `pkg/msg/Type`: its .msg text, then each dependency once."""
+    package, _, name = type_name.split("/")
+    seen: list[str] = []
+    texts: dict[str, str] = {}
+
+    def visit(pkg: str, nm: str) -> None:
+        key = f"{pkg}/{nm}"
+        if key in texts:
+            return
+        text = _msg_file(pkg, nm).read_text()
+        texts[key] = text
+        seen.append(key)
+        for line in text.splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) < 2:
+                continue
+            ftype = re.sub(r"\[.*\]$", "", parts[0])
+            ftype = re.sub(r"<=\d+$", "", ftype)
+            if ftype in PRIMITIVES:
+                continue
+            if "/" in ftype:
+                dep_pkg, dep_name = ftype.split("/")[0], ftype.split("/")[-1]
+            else:
+                dep_pkg, dep_name = pkg, ftype
+            visit(dep_pkg, dep_name)
+
+    visit(package, name)
+    out = texts[seen[0]].rstrip("\n")
+    for key in seen[1:]:
+        out += f"\n{SEPARATOR}\nMSG: {key}\n" + texts[key].rstrip("\n")
+    return out + "\n"
+
+
+def message_class(type_name: str):
+    """The rclpy message class of `pkg/msg/Type`."""
+    import importlib
+
+    package, kind, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+
+
+class McapRecorder:
+    """Subscribes (raw) to the graph's topics on `node` and writes every message to `path`."""
+
+    def __init__(self, node, path: Path, topics: dict[str, str] = GRAPH_TOPICS):
+        from mcap.writer import Writer
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "wb")
+        self.writer = Writer(self._file)
+        self.writer.start(profile="ros2", library="asym_control")
+        self.counts: dict[str, int] = {}
+        self.last_ns = 0
+        qos = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_ALL, depth=1000)
+        self._channels = {}
+        schemas = {}
+        for topic, type_name in topics.items():
+            if type_name not in schemas:
+                schemas[type_name] = self.writer.register_schema(
+                    name=type_name, encoding="ros2msg", data=msgdef(type_name).encode())
+            self._channels[topic] = self.writer.register_channel(
+                topic=topic, message_encoding="cdr", schema_id=schemas[type_name])
+            self.counts[topic] = 0
+            node.create_subscription(message_class(type_name), topic, lambda data, t=topic: self.write(t, data),
+                                     qos, raw=True)
+
+    def write(self, topic: str, data: bytes) -> None:
+        t = max(time.time_ns(), self.last_ns)  # log times never go back
+        self.last_ns = t
+        self.writer.add_message(channel_id=self._channels[topic], log_time=t, publish_time=t, data=data,
+                                sequence=self.counts[topic])
+        self.counts[topic] += 1
+
+    def close(self) -> None:
+        self.writer.finish()
+        self._file.close()
+
+
+def read_messages(path: Path):
+    """(topic, decoded message, log_time_ns) for every message of an MCAP file, in log-time order."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    with open(path, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        for schema, channel, message, decoded in reader.iter_decoded_messages(log_time_order=True):
+            yield channel.topic, decoded, message.log_time
+
+
+def read_episode(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The first episode of a recording: the selection and the forwarded command of every step."""
+    options, actions = [], []
+    for topic, msg, _ in read_messages(path):
+        if topic == "/asym/selection":
+            options.append(int(msg.data))
+        elif topic == "/asym/command":
+            actions.append(list(msg.effort))
+        elif topic == "/asym/reward" and (msg.data[3] or msg.data[4]):
+            break
+    n = min(len(options), len(actions))
+    if n == 0:
+        raise ValueError(f"{path} holds no /asym/selection and /asym/command messages")
+    return np.array(options[:n]), np.array(actions[:n])
