@@ -90,10 +90,17 @@ class SimNode(Node):
         self.started = False
         self.settle_s = float(p["settle_s"])
         self.seen_all_at: float | None = None
+        # every timer is made here, not in a callback; they do nothing until the graph is up
         self.start_timer = self.create_timer(0.05, self.try_start)
+        if self.lockstep:
+            self.create_timer(min(self.resend_s, 0.1), self.resend)
+        else:
+            self.create_timer(1.0 / self.rate_hz, self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
 
     def try_start(self) -> None:
+        if self.started:
+            return
         missing = [t for t in self.wait_for if self.count_subscribers(t) == 0]
         if missing and time.monotonic() < self.wait_until:
             return
@@ -104,14 +111,10 @@ class SimNode(Node):
                 return
         if missing:
             self.get_logger().warning(f"starting although nobody listens on {', '.join(missing)}")
-        self.start_timer.cancel()
         self.started = True
         self.get_logger().info(f"{self.spec.name}: {'lockstep' if self.lockstep else f'real time at {self.rate_hz:g} Hz'}")
         if self.lockstep:
-            self.create_timer(min(self.resend_s, 0.1), self.resend)
             self.publish_state()
-        else:
-            self.create_timer(1.0 / self.rate_hz, self.tick)
 
     # state out ------------------------------------------------------------------------------
     def publish_state(self) -> None:
@@ -127,7 +130,7 @@ class SimNode(Node):
         self.state_pub.publish(msg)
 
     def resend(self) -> None:
-        if self.lockstep and not self.answered and not self.finished \
+        if self.started and self.lockstep and not self.answered and not self.finished \
                 and time.perf_counter() - self.t_published > self.resend_s:
             self.publish_state()
 
@@ -173,7 +176,7 @@ class SimNode(Node):
             self.publish_state()
 
     def tick(self) -> None:
-        if self.finished:
+        if self.finished or not self.started:
             return
         self.ticks += 1
         if self.ticks > 1:
