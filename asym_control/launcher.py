@@ -185,8 +185,18 @@ def _spin(executor) -> None:
 
     try:
         executor.spin()
-    except (ExternalShutdownException, Exception):  # noqa: BLE001 - shutting down
+    except ExternalShutdownException:
         pass
+    except Exception as e:  # noqa: BLE001 - a failing callback must not silently stop the watcher
+        import traceback
+        if rclpy_ok(executor):
+            print(f"asym-control: launcher executor stopped: {e!r}", file=sys.stderr)
+            traceback.print_exc()
+
+
+def rclpy_ok(executor) -> bool:
+    import rclpy
+    return rclpy.ok(context=executor.context)
 
 
 def _make_node(spec: NodeSpec, params_file: Path, context):

@@ -50,9 +50,15 @@ def graph():
     t = threading.Thread(target=ex.spin, daemon=True)
     t.start()
     deadline = time.monotonic() + 20
-    while (pub.get_subscription_count() == 0 or probe.count_publishers("/asym/actuator_command") == 0
-           or nodes["master"].count_subscribers("/asym/large/joint_states") == 0) and time.monotonic() < deadline:
+    master = nodes["master"]
+
+    def connected():  # every link matched, not only discovered
+        return (pub.get_subscription_count() > 0 and master.actuator_pub.get_subscription_count() > 0
+                and all(p.get_subscription_count() > 0 for p in master.forward_pubs.values())
+                and all(n.pub.get_subscription_count() > 0 for k, n in nodes.items() if k != "master"))
+    while not connected() and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(0.2)
     yield nodes, pub, got
     ex.shutdown(timeout_sec=2)
     rclpy.try_shutdown(context=ctx)

@@ -49,7 +49,7 @@ class SimNode(Node):
         self.declare_parameter("wait_timeout_s", 30.0)
         # then this long for every other node to match the publishers it needs (discovery is
         # per participant: this node seeing a subscriber does not mean its publisher has)
-        self.declare_parameter("settle_s", 1.0)
+        self.declare_parameter("settle_s", 2.0)
         p = {n: self.get_parameter(n).value for n in
              ("task", "seed", "episodes", "episode_steps", "lockstep", "rate_hz", "lockstep_resend_s",
               "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s")}
