@@ -98,6 +98,9 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     import rclpy
 
     overrides = _overrides(episodes, lockstep, checkpoint_dir, rate_hz, seed)
+    if trace or record is not None:
+        # the master decides nothing before this process's reader is matched too
+        overrides["master"] = {"wait_for_subscribers": 2}
     for k, v in (extra or {}).items():
         overrides.setdefault(k, {}).update(v)
     specs = load_graph(robot, overrides)

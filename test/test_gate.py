@@ -54,6 +54,7 @@ def graph():
 
     def connected():  # every link matched, not only discovered
         return (pub.get_subscription_count() > 0 and master.actuator_pub.get_subscription_count() > 0
+                and master.selection_pub.get_subscription_count() > 0
                 and all(p.get_subscription_count() > 0 for p in master.forward_pubs.values())
                 and all(n.pub.get_subscription_count() > 0 for k, n in nodes.items() if k != "master"))
     while not connected() and time.monotonic() < deadline:

@@ -50,6 +50,9 @@ class MasterNode(Node):
         self.declare_parameter("state_timeout_s", 0.2)
         self.declare_parameter("hold_command", [0.0])   # one value per actuator, or one for all
         self.declare_parameter("retry_s", 2.0)          # how often an unavailable sub-policy is retried
+        # readers that must be matched on `selection` before the first decision
+        # (the cost monitor; the launcher asks for one more when it records or traces)
+        self.declare_parameter("wait_for_subscribers", 1)
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         cfg, policy = load_policy(g("checkpoint_dir"), expect_task=g("task"))
         self.cfg, self.spec = cfg, cfg.spec
@@ -65,6 +68,8 @@ class MasterNode(Node):
         self.command_timeout = float(g("command_timeout_s"))
         self.state_timeout = float(g("state_timeout_s"))
         self.retry_s = float(g("retry_s"))
+        self.wait_for_subscribers = int(g("wait_for_subscribers"))
+        self.ready = False
         self.t_unavailable = {o: 0.0 for o in (SMALL, LARGE)}
 
         self.actuator_pub = self.create_publisher(Float64MultiArray, g("actuator_topic"), CONTROL_QOS)
@@ -119,6 +124,12 @@ class MasterNode(Node):
                     and self.count_subscribers(self.forward_pubs[o].topic_name) > 0:
                 self.core.available[o] = True
                 self.note(f"retrying the {OPTION_NAMES[o]} sub-policy")
+        if not self.ready:
+            self.ready = self.selection_pub.get_subscription_count() >= self.wait_for_subscribers
+            if not self.ready:
+                self.get_logger().info("waiting for the cost monitor (and recorders) to connect",
+                                       throttle_duration_sec=1.0)
+                return
         if not all(self.forward_pubs[o].get_subscription_count() for o in self.forward_pubs
                    if self.core.available[o]):
             # a sub-policy node is not connected yet: deciding now would send this state into
