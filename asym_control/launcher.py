@@ -168,9 +168,10 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
 
 def _make_watcher(trace: bool, context):
     from rclpy.node import Node
-    from std_msgs.msg import Float64MultiArray, String, UInt8
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import String, UInt8
 
-    from .nodes.common import ACTUATOR, EVENT_QOS, SELECTION, SUMMARY
+    from .nodes.common import EVENT_QOS, FORWARDED, SELECTION, SUMMARY
 
     w = _Watcher(Node("launcher", namespace="/asym", context=context), Outcome())
     w.node.create_subscription(String, SUMMARY, lambda m: w.outcome.summaries.append(json.loads(m.data)), EVENT_QOS)
@@ -178,7 +179,8 @@ def _make_watcher(trace: bool, context):
                                EVENT_QOS)
     if trace:
         w.node.create_subscription(UInt8, SELECTION, lambda m: w.outcome.selections.append(m.data), EVENT_QOS)
-        w.node.create_subscription(Float64MultiArray, ACTUATOR, lambda m: w.outcome.actions.append(list(m.data)),
+        # the actions from the master's stamped copy (a KEEP_ALL writer: every step reaches us)
+        w.node.create_subscription(JointState, FORWARDED, lambda m: w.outcome.actions.append(list(m.effort)),
                                    EVENT_QOS)
     return w
 

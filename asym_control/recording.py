@@ -2,7 +2,10 @@
 `ros2 bag play`, Foxglove and the mcap readers open it; and reading an episode back.
 
 Messages are written as they arrive, already CDR-serialised (rclpy raw subscriptions): what is in
-the file is byte for byte what was on the wire. Schemas are the installed .msg definitions with
+the file is byte for byte what was on the wire. Topics whose writers keep only the newest sample
+(states and commands, RELIABLE/KEEP_LAST 1: a controller wants the newest) can lose samples when
+the recorder falls behind; every step is always in /asym/selection, /asym/command (the stamped
+copy of each forwarded command) and /asym/reward, whose writers keep all. Schemas are the installed .msg definitions with
 their dependencies appended, as rosbag2 writes them.
 """
 

@@ -1,12 +1,10 @@
 """The CLI as a user meets it: train, get killed, resume, evaluate; bad input gets one clear line."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

@@ -6,7 +6,6 @@ ROS_DOMAIN_ID (conftest.py).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -49,9 +49,14 @@ def test_recorded_episode_reads_back_complete_and_in_order(tmp_path):
         for _, channel, message in reader.iter_messages(log_time_order=False):
             assert message.log_time >= last  # written in arrival order, never back in time
             last = message.log_time
-    for topic in ("/joint_states", "/asym/selection", "/asym/actuator_command", "/asym/command", "/asym/reward"):
+    # KEEP_ALL writers: every step is in the file
+    for topic in ("/asym/selection", "/asym/command", "/asym/reward"):
         assert counts[topic] == 100, (topic, counts[topic])
-    assert counts["/asym/small/command"] + counts["/asym/large/command"] == 100
+    # KEEP_LAST 1 writers (states, actuator and sub-policy commands: only the newest matters to a
+    # controller) may drop samples for a reader that falls behind, the recorder included
+    for topic in ("/joint_states", "/asym/actuator_command"):
+        assert 0 < counts[topic] <= 100, (topic, counts[topic])
+    assert 0 < counts["/asym/small/command"] + counts["/asym/large/command"] <= 100
     assert counts["/asym/episode_summary"] == 1
     # the recorded episode is the evaluator's episode
     options, actions = read_episode(out)

@@ -40,6 +40,19 @@ def sub_command_topic(option_name: str) -> str:
     return f"{option_name}/command"
 
 
+def publish_status(node, pub, name: str, hardware_id: str, message: str, values: dict, level=None) -> None:
+    """One diagnostic_msgs/DiagnosticStatus (values as strings) on /diagnostics, as
+    diagnostic_updater would publish it."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    st = DiagnosticStatus(level=DiagnosticStatus.OK if level is None else level, name=name,
+                          hardware_id=hardware_id, message=message)
+    st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+    arr = DiagnosticArray(status=[st])
+    arr.header.stamp = node.get_clock().now().to_msg()
+    pub.publish(arr)
+
+
 def stamp_ns(stamp) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 

@@ -18,8 +18,7 @@ import collections
 import json
 import time
 
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA, Float64MultiArray, String, UInt8
@@ -28,7 +27,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from ..checkpoint import load_policy
 from ..flops import CONVENTION
 from ..runtime import CostAccumulator, Timeline
-from .common import DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, spin_node
+from .common import DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status, spin_node
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
 
@@ -151,14 +150,9 @@ class CostMonitorNode(Node):
             for key in ("inferences", "inference_mean_us"):
                 if key in stats:
                     values[f"{name.split('/')[-1]}.{key}"] = stats[key]
-        st = DiagnosticStatus(level=DiagnosticStatus.OK, name="asym/cost_monitor", hardware_id=self.cfg.task,
-                              message=f"{100 * values['large_fraction']:.1f}% on large, "
-                                      f"{100 * values['flops_saving']:.1f}% FLOPs saved")
-        st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        arr = DiagnosticArray(status=[st])
-        arr.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(arr)
-
+        publish_status(self, self.diag_pub, "asym/cost_monitor", self.cfg.task,
+                       f"{100 * values['large_fraction']:.1f}% on large, "
+                       f"{100 * values['flops_saving']:.1f}% FLOPs saved", values)
 
 def main(args=None) -> int:
     return spin_node(CostMonitorNode, args)

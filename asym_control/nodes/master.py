@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8
@@ -37,6 +35,7 @@ from ..agent import LARGE, OPTION_NAMES, SMALL
 from ..checkpoint import load_policy
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
 from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, SELECTION,
+                     publish_status,
                      spin_node, stamp_ns, sub_command_topic, sub_state_topic)
 
 
@@ -50,7 +49,8 @@ class MasterNode(Node):
         self.declare_parameter("state_timeout_s", 0.2)
         self.declare_parameter("hold_command", [0.0])   # one value per actuator, or one for all
         self.declare_parameter("retry_s", 2.0)          # how often an unavailable sub-policy is retried
-        # readers that must be matched on `selection` before the first decision
+        # readers that must be matched on `selection` (the cost monitor) and `command` (the
+        # simulator) before the first decision; the launcher asks for one more when it records
         # (the cost monitor; the launcher asks for one more when it records or traces)
         self.declare_parameter("wait_for_subscribers", 1)
         g = lambda n: self.get_parameter(n).value  # noqa: E731
@@ -125,7 +125,8 @@ class MasterNode(Node):
                 self.core.available[o] = True
                 self.note(f"retrying the {OPTION_NAMES[o]} sub-policy")
         if not self.ready:
-            self.ready = self.selection_pub.get_subscription_count() >= self.wait_for_subscribers
+            self.ready = (self.selection_pub.get_subscription_count() >= self.wait_for_subscribers
+                          and self.stamped_pub.get_subscription_count() >= self.wait_for_subscribers)
             if not self.ready:
                 self.get_logger().info("waiting for the cost monitor (and recorders) to connect",
                                        throttle_duration_sec=1.0)
@@ -216,16 +217,11 @@ class MasterNode(Node):
                                                for o in self.forward_pubs if not self.core.available[o])
         if self.holding:
             level = DiagnosticStatus.WARN
-        st = DiagnosticStatus(level=level, name="asym/master", hardware_id=self.spec.name, message=message)
         values = {"inferences": self.core.inferences, "control_steps_forwarded": self.forwarded,
                   "inference_mean_us": 1e6 * self.infer.mean, "rejected_states": self.rejected_states,
                   "rejected_commands": self.rejected_commands, "fallbacks": self.fallbacks,
                   "last_event": self.events[-1] if self.events else ""}
-        st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        arr = DiagnosticArray(status=[st])
-        arr.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(arr)
-
+        publish_status(self, self.diag_pub, "asym/master", self.spec.name, message, values, level)
 
 def main(args=None) -> int:
     return spin_node(MasterNode, args)

@@ -19,8 +19,7 @@ import json
 import time
 
 import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
@@ -28,7 +27,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
 from ..runtime import RunningStats, command_ok
 from ..tasks import get_task
 from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
-                     reward_labels, set_stamp, spin_node, stamp_ns)
+                     publish_status, reward_labels, set_stamp, spin_node, stamp_ns)
 
 MAX_RATE_HZ = 1000.0
 
@@ -196,13 +195,8 @@ class SimNode(Node):
                 "mode": "lockstep" if self.lockstep else f"real time {self.rate_hz:g} Hz"}
 
     def publish_diagnostics(self) -> None:
-        st = DiagnosticStatus(level=DiagnosticStatus.OK, name="asym/sim", hardware_id=self.spec.name,
-                              message="running" if not self.finished else "finished")
-        st.values = [KeyValue(key=k, value=str(v)) for k, v in self.stats().items()]
-        arr = DiagnosticArray(status=[st])
-        arr.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(arr)
-
+        publish_status(self, self.diag_pub, "asym/sim", self.spec.name,
+                       "running" if not self.finished else "finished", self.stats())
 
 def main(args=None) -> int:
     return spin_node(SimNode, args)

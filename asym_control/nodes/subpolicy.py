@@ -8,8 +8,7 @@ can tell which state it answers. Inference count and time are on /diagnostics.
 
 from __future__ import annotations
 
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -17,7 +16,8 @@ from ..agent import OPTION_NAMES
 from ..checkpoint import load_policy
 from ..flops import actor_flops
 from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, spin_node, sub_command_topic, sub_state_topic
+from .common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, publish_status, spin_node, sub_command_topic,
+                     sub_state_topic)
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
 
@@ -67,16 +67,11 @@ class SubPolicyNode(Node):
         self.pub.publish(out)
 
     def publish_diagnostics(self) -> None:
-        st = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"asym/{self.name_}", hardware_id=self.spec.name,
-                              message="selected recently" if self.infer.count else "idle")
         values = {"inferences": self.infer.count, "inference_mean_us": 1e6 * self.infer.mean,
                   "inference_p99_us": 1e6 * self.infer.percentile(99), "flops_per_inference": self.flops,
                   "rejected_states": self.rejected}
-        st.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        arr = DiagnosticArray(status=[st])
-        arr.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(arr)
-
+        publish_status(self, self.diag_pub, f"asym/{self.name_}", self.spec.name,
+                       "selected recently" if self.infer.count else "idle", values)
 
 def main(args=None) -> int:
     return spin_node(SubPolicyNode, args)
