@@ -17,6 +17,25 @@ def small_cfg(**kw):
     return TrainConfig(**base)
 
 
+def _train_keeping_agent(cfg):
+    """Train `cfg` and return the agent that trained (to look at its buffers) and the trace."""
+    import asym_control.train as tr
+
+    agents, trace = [], []
+    orig = tr.AsymAgent
+
+    class Keep(orig):
+        def __init__(self, c):
+            super().__init__(c)
+            agents.append(self)
+    tr.AsymAgent = Keep
+    try:
+        train(cfg, None, progress=False, trace=trace)
+    finally:
+        tr.AsymAgent = orig
+    return agents[0], trace
+
+
 def test_macro_reward_on_hand_built_trajectory():
     # lambda = 0.01, c_large = 12803 / 707 (walker-stand widths)
     agent = AsymAgent(small_cfg())
@@ -52,21 +71,7 @@ def test_master_target_discounts_by_gamma_to_the_k():
 
 def test_every_transition_reaches_both_sub_policies_and_one_macro_per_macro_step():
     cfg = small_cfg(steps=120)  # 10 episodes of 12 steps: macro steps of 5, 5 and a shortened 2
-    trace = []
-    agents = []
-    import asym_control.train as tr
-    orig = tr.AsymAgent
-
-    class Keep(orig):
-        def __init__(self, c):
-            super().__init__(c)
-            agents.append(self)
-    tr.AsymAgent = Keep
-    try:
-        train(cfg, None, progress=False, trace=trace)
-    finally:
-        tr.AsymAgent = orig
-    agent = agents[0]
+    agent, trace = _train_keeping_agent(cfg)
     shared = agent.buffers[SMALL]
     assert shared is agent.buffers[LARGE]
     assert shared.size == 120
@@ -91,21 +96,7 @@ def test_every_transition_reaches_both_sub_policies_and_one_macro_per_macro_step
 
 def test_separate_buffers_ablation_splits_transitions_by_who_acted():
     cfg = small_cfg(steps=120, separate_buffers=True)
-    agents = []
-    import asym_control.train as tr
-    orig = tr.AsymAgent
-
-    class Keep(orig):
-        def __init__(self, c):
-            super().__init__(c)
-            agents.append(self)
-    tr.AsymAgent = Keep
-    trace = []
-    try:
-        train(cfg, None, progress=False, trace=trace)
-    finally:
-        tr.AsymAgent = orig
-    a = agents[0]
+    a, trace = _train_keeping_agent(cfg)
     n_large = sum(t[1] == LARGE for t in trace)
     assert a.buffers[LARGE] is not a.buffers[SMALL]
     assert (a.buffers[LARGE].size, a.buffers[SMALL].size) == (n_large, 120 - n_large)
