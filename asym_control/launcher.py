@@ -101,6 +101,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     if trace or record is not None:
         # the master decides nothing before this process's reader is matched too
         overrides["master"] = {"wait_for_subscribers": 2}
+    if record is not None:
+        overrides["sim"] = {**overrides.get("sim", {}), "wait_for_subscribers": 2}
     for k, v in (extra or {}).items():
         overrides.setdefault(k, {}).update(v)
     specs = load_graph(robot, overrides)
@@ -152,7 +154,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         steps = sum(int(s["last_episode"]["steps"]) for s in watcher.outcome.summaries)
         until = time.monotonic() + 3.0
         while time.monotonic() < until and (watcher.outcome.sim is None or trace and (
-                len(watcher.outcome.selections) < steps or len(watcher.outcome.actions) < steps)):
+                len(watcher.outcome.selections) < steps or len(watcher.outcome.actions) < steps)
+                or recorder is not None and not recorder.has_every_step(steps)):
             time.sleep(0.02)
         return watcher.outcome
     finally:

@@ -34,6 +34,8 @@ GRAPH_TOPICS = {
     "/asym/timeline": "visualization_msgs/msg/MarkerArray",
     "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
 }
+# written by KEEP_ALL writers once per control step: a complete recording holds every one
+EVERY_STEP_TOPICS = ("/asym/selection", "/asym/command", "/asym/reward")
 
 PRIMITIVES = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32",
               "uint32", "int64", "uint64", "string", "wstring"}
@@ -128,6 +130,10 @@ class McapRecorder:
         self.writer.add_message(channel_id=self._channels[topic], log_time=t, publish_time=t, data=data,
                                 sequence=self.counts[topic])
         self.counts[topic] += 1
+
+    def has_every_step(self, steps: int) -> bool:
+        """Whether every step of the KEEP_ALL topics (one message per control step) is written."""
+        return all(self.counts.get(t, steps) >= steps for t in EVERY_STEP_TOPICS)
 
     def close(self) -> None:
         self.writer.finish()

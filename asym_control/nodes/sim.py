@@ -49,9 +49,11 @@ class SimNode(Node):
         # then this long for every other node to match the publishers it needs (discovery is
         # per participant: this node seeing a subscriber does not mean its publisher has)
         self.declare_parameter("settle_s", 2.0)
+        # readers that this node's reward writer must have matched (the cost monitor; a recorder too)
+        self.declare_parameter("wait_for_subscribers", 1)
         p = {n: self.get_parameter(n).value for n in
              ("task", "seed", "episodes", "episode_steps", "lockstep", "rate_hz", "lockstep_resend_s",
-              "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s")}
+              "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s", "wait_for_subscribers")}
         self.spec = get_task(p["task"])
         self.lockstep = bool(p["lockstep"])
         self.episodes_wanted = int(p["episodes"])
@@ -88,6 +90,7 @@ class SimNode(Node):
         self.wait_until = time.monotonic() + float(p["wait_timeout_s"])
         self.started = False
         self.settle_s = float(p["settle_s"])
+        self.wait_for_subscribers = int(p["wait_for_subscribers"])
         self.seen_all_at: float | None = None
         # every timer is made here, not in a callback; they do nothing until the graph is up
         self.start_timer = self.create_timer(0.05, self.try_start)
@@ -101,6 +104,8 @@ class SimNode(Node):
         if self.started:
             return
         missing = [t for t in self.wait_for if self.count_subscribers(t) == 0]
+        if self.reward_pub.get_subscription_count() < self.wait_for_subscribers:
+            missing.append(f"{REWARD} ({self.wait_for_subscribers} matched readers)")
         if missing and time.monotonic() < self.wait_until:
             return
         if not missing:
