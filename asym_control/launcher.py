@@ -8,7 +8,9 @@ YAML where `ros2 launch` exists.
 Multi-process (default): one child process per node. Each child is killed by the kernel if this
 process dies (PR_SET_PDEATHSIG), and on any exit here the children get SIGINT, then SIGKILL
 after a grace period: no orphan processes.
-Single-process (--single-process): every node in this process on a MultiThreadedExecutor.
+Single-process (--single-process): every node in this process on one executor: the EventsExecutor
+by default (ASYM_EXECUTOR=multi for rclpy's MultiThreadedExecutor; with the GIL its threads add
+latency without adding throughput, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -117,18 +119,17 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     spin_thread = None
     recorder = None
     try:
-        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+        from .nodes.common import make_executor
 
         watcher = _make_watcher(trace, context)
         if record is not None:
             from .recording import McapRecorder
             recorder = McapRecorder(watcher.node, record)
+        executor = make_executor(context)
         if single_process:
-            executor = MultiThreadedExecutor(num_threads=4, context=context)
             for spec in specs:
                 executor.add_node(_make_node(spec, params_file, context))
         else:
-            executor = SingleThreadedExecutor(context=context)
             log_dir = Path(tempfile.mkdtemp(prefix="asym-launch-"))
             for spec in specs:
                 procs[spec.name] = _start_process(spec, params_file, log_dir, env)
@@ -160,11 +161,12 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         return watcher.outcome
     finally:
         _stop(procs)
-        if executor is not None:
-            executor.shutdown(timeout_sec=2.0)
+        # the context first: that ends the spin loop; then the executor, no longer spinning
         rclpy.try_shutdown(context=context)
         if spin_thread is not None:
             spin_thread.join(timeout=2.0)
+        if executor is not None:
+            executor.shutdown(timeout_sec=2.0)
         if recorder is not None:
             recorder.close()
 
@@ -189,12 +191,10 @@ def _make_watcher(trace: bool, context):
 
 
 def _spin(executor) -> None:
-    from rclpy.executors import ExternalShutdownException
+    from .nodes.common import spin_executor
 
     try:
-        executor.spin()
-    except ExternalShutdownException:
-        pass
+        spin_executor(executor)
     except Exception as e:  # noqa: BLE001 - a failing callback must not silently stop the watcher
         import traceback
         if rclpy_ok(executor):

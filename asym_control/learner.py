@@ -14,6 +14,7 @@ process waits for the update to finish before it acts again.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 
 import numpy as np
 
@@ -21,9 +22,27 @@ from .buffers import ReplayBuffer
 from .sac import SAC
 
 
-def _serve(conn, sac: SAC, buffer: ReplayBuffer, rng: np.random.Generator, batch_size: int) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the training process dies, however it dies."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _serve(conn, parent_end, parent_pid: int, sac: SAC, buffer: ReplayBuffer, rng: np.random.Generator, batch_size: int) -> None:
     from threadpoolctl import threadpool_limits
 
+    # the fork copied the parent's end of the pipe: closed here, the parent's death is an EOF
+    parent_end.close()
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        return
     with threadpool_limits(1):
         while True:
             try:
@@ -53,7 +72,7 @@ class LearnerProcess:
         self.sac, self.buffer, self.rng = sac, buffer, rng
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, sac, buffer, rng, batch_size),
+        self._proc = ctx.Process(target=_serve, args=(child, self._conn, os.getpid(), sac, buffer, rng, batch_size),
                                  name="asym-large-learner", daemon=True)
         self._proc.start()
         child.close()

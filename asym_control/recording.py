@@ -34,6 +34,10 @@ GRAPH_TOPICS = {
     "/asym/timeline": "visualization_msgs/msg/MarkerArray",
     "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
 }
+# written BEST_EFFORT (the master's hops to and from the sub-policies): a RELIABLE reader would
+# not match them
+BEST_EFFORT_TOPICS = ("/asym/small/joint_states", "/asym/large/joint_states", "/asym/small/command",
+                      "/asym/large/command")
 # written by KEEP_ALL writers once per control step: a complete recording holds every one
 EVERY_STEP_TOPICS = ("/asym/selection", "/asym/command", "/asym/reward")
 
@@ -111,7 +115,9 @@ class McapRecorder:
         self.writer.start(profile="ros2", library="asym_control")
         self.counts: dict[str, int] = {}
         self.last_ns = 0
-        qos = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_ALL, depth=1000)
+        reliable = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_ALL, depth=1000)
+        best_effort = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_ALL,
+                                 depth=1000)
         self._channels = {}
         schemas = {}
         for topic, type_name in topics.items():
@@ -121,6 +127,7 @@ class McapRecorder:
             self._channels[topic] = self.writer.register_channel(
                 topic=topic, message_encoding="cdr", schema_id=schemas[type_name])
             self.counts[topic] = 0
+            qos = best_effort if topic in BEST_EFFORT_TOPICS else reliable
             node.create_subscription(message_class(type_name), topic, lambda data, t=topic: self.write(t, data),
                                      qos, raw=True)
 

@@ -110,28 +110,35 @@ def command_ok(command, act_dim: int) -> str | None:
     return None
 
 
-@dataclass
 class RunningStats:
-    """Count, mean and a bounded window for percentiles of a timing in seconds."""
+    """Count, mean, maximum and a bounded window (a ring buffer) for percentiles of a timing in
+    seconds. Adding is O(1) and allocates nothing: it runs in the control loop."""
 
-    window: int = 2000
-    count: int = 0
-    total: float = 0.0
-    recent: list = field(default_factory=list)
+    def __init__(self, window: int = 2000):
+        self.window = int(window)
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+        self._ring = np.zeros(self.window)
 
     def add(self, seconds: float) -> None:
+        self._ring[self.count % self.window] = seconds
         self.count += 1
         self.total += seconds
-        self.recent.append(seconds)
-        if len(self.recent) > self.window:
-            del self.recent[: len(self.recent) - self.window]
+        if seconds > self.max:
+            self.max = seconds
+
+    @property
+    def recent(self) -> np.ndarray:
+        """The last `window` samples (in no particular order)."""
+        return self._ring[: min(self.count, self.window)]
 
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
 
     def percentile(self, q: float) -> float:
-        return float(np.percentile(self.recent, q)) if self.recent else 0.0
+        return float(np.percentile(self.recent, q)) if self.count else 0.0
 
 
 class Timer:
@@ -231,13 +238,16 @@ class Timeline:
         self.steps += 1
         self.large += option == LARGE
 
-    def dots(self) -> list[tuple[float, float, tuple[float, float, float, float]]]:
-        """(x, z, rgba) of every dot, oldest first; the newest sits at the right end."""
+    def slots(self) -> list[tuple[float, float]]:
+        """(x, z) of every place a dot can take, left to right; n dots take the last n."""
         spacing = self.width / self.capacity
         right = self.width / 2
-        n = len(self.options)
-        return [(right - (n - 1 - i) * spacing, self.height, LARGE_RGBA if o == LARGE else SMALL_RGBA)
-                for i, o in enumerate(self.options)]
+        return [(right - (self.capacity - 1 - i) * spacing, self.height) for i in range(self.capacity)]
+
+    def dots(self) -> list[tuple[float, float, tuple[float, float, float, float]]]:
+        """(x, z, rgba) of every dot, oldest first; the newest sits at the right end."""
+        places = self.slots()[self.capacity - len(self.options):]
+        return [(x, z, LARGE_RGBA if o == LARGE else SMALL_RGBA) for (x, z), o in zip(places, self.options)]
 
     def caption(self, flops_saving: float) -> str:
         frac = self.large / self.steps if self.steps else 0.0

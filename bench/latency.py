@@ -6,7 +6,7 @@ from publishing a /joint_states message to receiving the actuator command the ma
 for it (through master -> selected sub-policy -> master), p50 and p99, and the missed deadlines
 (control periods that ended with no command for the period's state).
 
-    python bench/latency.py --rate 500 --seconds 30 [--checkpoint-dir checkpoints/walker-stand/asym]
+    python bench/latency.py --rate 500 --seconds 30 [--executor events|single|multi] [--only multi|single]
 
 prints one JSON object per configuration.
 """
@@ -30,7 +30,10 @@ def main():
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--checkpoint-dir", default=None)
     p.add_argument("--only", choices=["multi", "single"], default=None)
+    p.add_argument("--executor", choices=["events", "single", "multi"], default="events",
+                   help="rclpy executor of every node (default: the EventsExecutor the nodes use)")
     a = p.parse_args()
+    os.environ["ASYM_EXECUTOR"] = a.executor
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
     # one episode of rate x seconds control periods (the walker keeps standing; its length only
     # sets how long the measurement runs)
@@ -45,7 +48,7 @@ def main():
         sim = outcome.sim or {}
         s = outcome.summaries[-1]
         print(json.dumps({
-            "graph": "single-process" if single else "multi-process", "rate_hz": a.rate,
+            "graph": "single-process" if single else "multi-process", "executor": a.executor, "rate_hz": a.rate,
             "control_periods": sim.get("ticks"), "seconds": round(time.perf_counter() - t, 1),
             "latency_p50_ms": round(sim["latency_p50_ms"], 3), "latency_p99_ms": round(sim["latency_p99_ms"], 3),
             "latency_max_ms": round(sim["latency_max_ms"], 3), "missed_deadlines": sim["missed_deadlines"],

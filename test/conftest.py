@@ -7,3 +7,19 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 # every test process on its own DDS domain, so parallel test runs (and anything else running
 # ROS 2 on this machine) never hear each other; child processes inherit it
 os.environ["ROS_DOMAIN_ID"] = str(20 + os.getpid() % 200)
+
+import itertools  # noqa: E402
+
+import pytest  # noqa: E402
+
+_domains = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def ros_domain(monkeypatch) -> int:
+    """A fresh DDS domain for every test: a node that a test killed (or that refused to start)
+    stays in discovery until its lease expires, and must not count as a reader in the next
+    test's graph."""
+    domain = 20 + (os.getpid() + 37 * next(_domains)) % 200
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    return domain

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,19 @@ def run(*args, check=False):
     return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=300, check=check)
 
 
+def _processes_with(text: str) -> list[int]:
+    """Pids of the live (not zombie) processes whose command line contains text."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and text in (d / "cmdline").read_bytes().decode(errors="replace") \
+                    and ") Z " not in (d / "stat").read_text():
+                pids.append(int(d.name))
+        except OSError:
+            pass
+    return pids
+
+
 def test_train_killed_resume_and_eval(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(CLI + ["train", "--mode", "asym", "--out", str(out)] + TINY,
@@ -26,9 +40,14 @@ def test_train_killed_resume_and_eval(tmp_path):
     while not latest.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert latest.exists(), proc.stderr.read() if proc.poll() is not None else "no checkpoint in 120 s"
+    assert len(_processes_with(str(out))) == 2  # the run and its forked large-sub-policy learner
     proc.send_signal(signal.SIGKILL)  # no chance to clean up
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
+    deadline = time.time() + 10
+    while _processes_with(str(out)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _processes_with(str(out)), "the learner outlived the killed run"
     first = int(latest.read_text().strip().split("_")[1])
     assert 100 <= first < 400
     # without --resume the directory is protected

@@ -85,10 +85,8 @@ def test_large_node_killed_mid_episode_falls_back_to_small():
             procs["large"].send_signal(signal.SIGKILL)
         threading.Thread(target=watch, daemon=True).start()
 
-    # its own DDS domain: the killed node lingers in discovery until its lease expires
-    domain = (int(os.environ["ROS_DOMAIN_ID"]) + 100) % 230
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
-                        timeout_s=240, on_started=kill_large_after_some_steps, domain_id=domain,
+                        timeout_s=240, on_started=kill_large_after_some_steps,
                         extra={"master": {"command_timeout_s": 0.3, "state_timeout_s": 5.0, "retry_s": 60.0},
                                "sim": {"episode_steps": 400}})
     s = outcome.summaries[0]

@@ -26,7 +26,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ..checkpoint import load_policy
 from ..flops import CONVENTION
-from ..runtime import CostAccumulator, Timeline
+from ..agent import LARGE, SMALL
+from ..runtime import LARGE_RGBA, SMALL_RGBA, CostAccumulator, Timeline
 from .common import DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status, spin_node
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
@@ -61,6 +62,7 @@ class CostMonitorNode(Node):
         self.timeline_pub = self.create_publisher(MarkerArray, "timeline", 10)
         self.timeline_dirty = False
         self.clear_timeline = True
+        self._dot_cache = None
         self.create_timer(1.0 / float(self.get_parameter("timeline_rate_hz").value), self.publish_timeline)
 
     def on_selection(self, msg: UInt8) -> None:
@@ -114,9 +116,7 @@ class CostMonitorNode(Node):
         dots.pose.orientation.w = 1.0
         d = 0.8 * self.timeline.width / self.timeline.capacity
         dots.scale.x = dots.scale.y = dots.scale.z = d
-        for x, z, rgba in self.timeline.dots():
-            dots.points.append(Point(x=x, y=0.0, z=z))
-            dots.colors.append(ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3]))
+        dots.points, dots.colors = self.dot_messages()
         text = Marker(type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, ns="asym_timeline", id=1)
         text.header.frame_id, text.header.stamp = self.timeline_frame, stamp
         text.pose.position.z = self.timeline.height + 0.15
@@ -128,6 +128,19 @@ class CostMonitorNode(Node):
         text.text = self.timeline.caption(saving)
         markers += [dots, text]
         return MarkerArray(markers=markers)
+
+    def dot_messages(self) -> tuple[list, list]:
+        """Points and colours of the strip, from message objects made once: in the one-process
+        graph this runs on the control thread, so it must stay cheap."""
+        if self._dot_cache is None:
+            self._dot_cache = {}
+            self._dot_cache["points"] = [Point(x=x, y=0.0, z=z) for x, z in self.timeline.slots()]
+            self._dot_cache["colors"] = {o: ColorRGBA(r=c[0], g=c[1], b=c[2], a=c[3])
+                                         for o, c in ((SMALL, SMALL_RGBA), (LARGE, LARGE_RGBA))}
+        options = self.timeline.options
+        points = self._dot_cache["points"]
+        colors = self._dot_cache["colors"]
+        return points[len(points) - len(options):], [colors[o] for o in options]
 
     def publish_timeline(self) -> None:
         if self.timeline_dirty or self.clear_timeline:

@@ -34,7 +34,7 @@ from std_msgs.msg import Float64MultiArray, UInt8
 from ..agent import LARGE, OPTION_NAMES, SMALL
 from ..checkpoint import load_policy
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, SELECTION,
+from .common import (INTERNAL_QOS, ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, SELECTION,
                      publish_status,
                      spin_node, stamp_ns, sub_command_topic, sub_state_topic)
 
@@ -76,11 +76,11 @@ class MasterNode(Node):
         self.stamped_pub = self.create_publisher(JointState, FORWARDED, EVENT_QOS)
         self.selection_pub = self.create_publisher(UInt8, SELECTION, EVENT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
-        self.forward_pubs = {o: self.create_publisher(JointState, sub_state_topic(OPTION_NAMES[o]), CONTROL_QOS)
+        self.forward_pubs = {o: self.create_publisher(JointState, sub_state_topic(OPTION_NAMES[o]), INTERNAL_QOS)
                              for o in cfg.options()}
         for o in cfg.options():
             self.create_subscription(JointState, sub_command_topic(OPTION_NAMES[o]),
-                                     lambda m, o=o: self.on_command(o, m), CONTROL_QOS)
+                                     lambda m, o=o: self.on_command(o, m), INTERNAL_QOS)
         self.create_subscription(JointState, JOINT_STATES, self.on_state, CONTROL_QOS)
         self.create_timer(min(self.command_timeout, self.state_timeout) / 2, self.watchdog)
         self.create_timer(1.0, self.publish_diagnostics)

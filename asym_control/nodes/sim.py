@@ -84,6 +84,8 @@ class SimNode(Node):
         self.answered = True
         self.t_published = 0.0
         self.stamp_published = -1
+        self.sent: dict[int, float] = {}
+        self.reward_dims = [MultiArrayDimension(label=l, size=1, stride=1) for l in reward_labels()]        # real time: stamp -> when its state was published
         self.obs = self.env.reset()
         self.hold = np.zeros(self.spec.act_dim)
         self.wait_for = [t for t in p["wait_for_topics"] if t]
@@ -131,6 +133,10 @@ class SimNode(Node):
         msg.velocity = s.velocity.tolist()
         self.t_published = time.perf_counter()
         self.answered = False
+        if not self.lockstep:
+            self.sent[self.stamp_published] = self.t_published
+            if len(self.sent) > 64:  # unanswered states are forgotten after 64 periods
+                del self.sent[next(iter(self.sent))]
         self.state_pub.publish(msg)
 
     def resend(self) -> None:
@@ -157,38 +163,47 @@ class SimNode(Node):
             self.pending = action
 
     def on_forwarded(self, msg: JointState) -> None:
-        if not self.lockstep and not self.answered and stamp_ns(msg.header.stamp) == self.stamp_published:
-            self.latency.add(time.perf_counter() - self.t_published)
+        if self.lockstep:
+            return
+        stamp = stamp_ns(msg.header.stamp)
+        sent = self.sent.pop(stamp, None)
+        if sent is not None:
+            # every answered state counts, late ones too (they are also missed deadlines)
+            self.latency.add(time.perf_counter() - sent)
+        if stamp == self.stamp_published:
             self.answered = True
 
     def step(self, action: np.ndarray) -> None:
+        """One control step; then the next state goes out first (it is on the control path) and
+        the reward after it."""
         _, reward, terminated, truncated = self.env.step(action)
         out = Float64MultiArray()
-        out.layout.dim = [MultiArrayDimension(label=l, size=1, stride=1) for l in reward_labels()]
+        out.layout.dim = self.reward_dims
         out.data = [float(self.episode), float(self.env.t - 1), reward, float(terminated), float(truncated)]
-        self.reward_pub.publish(out)
         if terminated or truncated:
             self.episode += 1
             if self.episodes_wanted and self.episode >= self.episodes_wanted:
                 self.finished = True
+                self.reward_pub.publish(out)
                 self.done_pub.publish(String(data=json.dumps(self.stats())))
                 self.get_logger().info(f"{self.episode} episode(s) done")
                 return
             self.env.reset()
             self.pending = None
-        if self.lockstep:
-            self.publish_state()
+            self.sent.clear()  # stamps restart with the episode
+        self.publish_state()
+        self.reward_pub.publish(out)
 
     def tick(self) -> None:
         if self.finished or not self.started:
             return
         self.ticks += 1
-        if self.ticks > 1:
-            if not self.answered:
-                self.missed += 1
-            self.step(self.pending if self.pending is not None else self.hold)
-        if not self.finished:
+        if self.ticks == 1:
             self.publish_state()
+            return
+        if not self.answered:
+            self.missed += 1
+        self.step(self.pending if self.pending is not None else self.hold)
 
     # diagnostics ----------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -196,7 +211,7 @@ class SimNode(Node):
         return {"episodes": self.episode, "commands": lat.count, "missed_deadlines": self.missed,
                 "ticks": self.ticks, "rejected": self.rejected,
                 "latency_p50_ms": 1e3 * lat.percentile(50), "latency_p99_ms": 1e3 * lat.percentile(99),
-                "latency_max_ms": 1e3 * max(lat.recent, default=0.0),
+                "latency_max_ms": 1e3 * lat.max,
                 "mode": "lockstep" if self.lockstep else f"real time {self.rate_hz:g} Hz"}
 
     def publish_diagnostics(self) -> None:

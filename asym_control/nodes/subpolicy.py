@@ -16,7 +16,7 @@ from ..agent import OPTION_NAMES
 from ..checkpoint import load_policy
 from ..flops import actor_flops
 from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, publish_status, spin_node, sub_command_topic,
+from .common import (INTERNAL_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, publish_status, spin_node, sub_command_topic,
                      sub_state_topic)
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
@@ -42,9 +42,9 @@ class SubPolicyNode(Node):
         self.flops = actor_flops(self.spec.obs_dim, self.spec.act_dim, cfg.units(option))
         self.joints = JointMap(self.spec)
         self.actuators = [f"actuator_{i}" for i in range(self.spec.act_dim)]
-        self.pub = self.create_publisher(JointState, sub_command_topic(name), CONTROL_QOS)
+        self.pub = self.create_publisher(JointState, sub_command_topic(name), INTERNAL_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
-        self.create_subscription(JointState, sub_state_topic(name), self.on_state, CONTROL_QOS)
+        self.create_subscription(JointState, sub_state_topic(name), self.on_state, INTERNAL_QOS)
         self.create_timer(1.0, self.publish_diagnostics)
         self.infer = RunningStats()
         self.rejected = 0
