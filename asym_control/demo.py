@@ -1,8 +1,9 @@
 """`make demo`: one episode of the walker graph (real ROS 2 nodes, headless, shipped checkpoint)
-with its summary, then the shipped walker-stand checkpoints evaluated beside the paper's
-Table III row.
+with its summary, recorded to MCAP and drawn as the paper's Fig. 4 timeline; then the shipped
+walker-stand checkpoints evaluated beside the paper's Table III row.
 
     python -m asym_control.demo [--checkpoints checkpoints/walker-stand] [--episodes 20] [--seed 0]
+                                [--out demo-output]
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-graph", action="store_true", help="skip the ROS 2 graph episode")
+    p.add_argument("--out", type=Path, default=Path("demo-output"),
+                   help="where the recording (.mcap) and the timeline figure (.png, .svg) go")
     a = p.parse_args(argv)
     if not a.no_graph:
         import os
@@ -34,13 +37,19 @@ def main(argv=None) -> int:
         os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
         print("running the walker graph (sim, master, small, large, cost_monitor as separate ROS 2 nodes) "
               "for one lockstep episode ...", file=sys.stderr)
+        mcap = a.out / "walker-episode.mcap"
         try:
+            a.out.mkdir(parents=True, exist_ok=True)
+            mcap.unlink(missing_ok=True)
             outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(a.checkpoints / "asym"),
-                                seed=a.seed, timeout_s=300)
-        except GraphError as e:
+                                seed=a.seed, timeout_s=300, record=mcap)
+        except (GraphError, OSError) as e:
             print(f"demo: error: {e}", file=sys.stderr)
             return 2
         print(format_summary(outcome))
+        figures = _timeline_from_recording(mcap, a.out / "walker-timeline")
+        print(f"  recording           {mcap} (every topic, MCAP, ROS 2 profile: ros2 bag play / Foxglove)")
+        print(f"  timeline            {figures[0]} (+ .svg): white = small, yellow = large")
         print()
     results = {}
     for mode in ("small", "large", "asym"):
@@ -74,6 +83,21 @@ def main(argv=None) -> int:
           f"S-only {r['small']['flops_per_inference']:.0f}")
     print(f"({CONVENTION})")
     return 0
+
+
+def _timeline_from_recording(mcap: Path, out: Path) -> list[Path]:
+    """The paper's Fig. 4 for the recorded episode: selections and forwarded commands."""
+    import numpy as np
+
+    from . import plots
+    from .recording import read_episode
+    from .tasks import get_task
+
+    options, actions = read_episode(mcap)
+    spec = get_task("walker-stand")
+    title = (f"walker-stand through the ROS 2 graph: {100 * np.mean(options == 1):.1f}% of steps on large "
+             f"(recording {mcap.name})")
+    return plots.timeline(options, actions, spec.control_dt, title, out, None, list(spec.actuator_names))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from .arm import ARM_CONTROL_DT, ARM_EPISODE_STEPS, ARM_JOINTS, GOAL_NAMES, arm_observation
 from .nets import DTYPE
 
 
@@ -34,7 +35,7 @@ class TaskSpec:
     """A task's fixed description (paper Table II for widths and lambda)."""
 
     name: str
-    suite: str                       # "dm_control" or "gymnasium"
+    suite: str                       # "dm_control", "gymnasium" or "arm" (urdf/arm.urdf in MuJoCo)
     env_id: str                      # dm_control "domain/task" or gymnasium id
     obs_dim: int
     act_dim: int
@@ -53,6 +54,9 @@ class TaskSpec:
         steps = episode_steps or self.episode_steps
         if self.suite == "dm_control":
             return DMControlEnv(self, seed, steps)
+        if self.suite == "arm":
+            from .arm import ArmReachEnv
+            return ArmReachEnv(self, seed, steps)
         return GymnasiumEnv(self, seed, steps)
 
 
@@ -147,6 +151,16 @@ _register(TaskSpec(
      "hip_1", "ankle_1", "hip_2", "ankle_2", "hip_3", "ankle_3", "hip_4", "ankle_4"),
     tuple(f"cfrc_ext_{b}_{i}" for b in range(1, 14) for i in range(6)),
     ant_observation, 64, 256, 1e-1, 0.05, 1000, _paper(1690.4, 3927.2, 3564.8, 53.9, 39.3)))
+
+
+# Not in the paper: goal-conditioned reaching with the package's 6-DoF arm (asym_control/arm.py).
+# Widths 8 and 64 as for walker-stand (c_large 17.5); lambda 1e-3: near the goal a step's reward
+# is a few centimetres of distance, and the large sub-policy's extra cost, lambda x (c_large - 1)
+# = 0.0165 per step, makes it worth calling only where it gains about 1.7 cm per step or the
+# success bonus.
+_register(TaskSpec(
+    "arm-reach", "arm", "urdf/arm.urdf", 27, 6, ARM_JOINTS, GOAL_NAMES,
+    arm_observation, 8, 64, 1e-3, ARM_CONTROL_DT, ARM_EPISODE_STEPS, {}, actuator_names=ARM_JOINTS))
 
 
 class UnknownTask(ValueError):

@@ -31,6 +31,7 @@ from ..runtime import LARGE_RGBA, SMALL_RGBA, CostAccumulator, Timeline
 from .common import DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status, spin_node
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
+FRESH_STATS_S = 1.5  # how long it waits for every node's diagnostics (1 Hz) from after the end
 
 
 class CostMonitorNode(Node):
@@ -57,6 +58,7 @@ class CostMonitorNode(Node):
         self.create_timer(1.0, self.publish_diagnostics)
         self.create_timer(GRACE_S / 5, self.check_end)
         self.rewards: list[float] = []
+        self.stats_seen: dict[str, float] = {}
         self.timeline = Timeline(int(self.get_parameter("timeline_length").value))
         self.timeline_frame = self.get_parameter("timeline_frame").value
         self.timeline_pub = self.create_publisher(MarkerArray, "timeline", 10)
@@ -83,8 +85,11 @@ class CostMonitorNode(Node):
         if self.pending_end is None:
             return
         steps, seen = self.pending_end
-        if len(self.selections) < steps and time.monotonic() - seen < GRACE_S:
+        waited = time.monotonic() - seen
+        if len(self.selections) < steps and waited < GRACE_S:
             return  # selections of this episode still in flight
+        if any(t < seen for t in self.stats_seen.values()) and waited < FRESH_STATS_S:
+            return  # the summary reports every node's counters as of after the episode's end
         for _ in range(min(steps, len(self.selections))):
             self.acc.add_step(self.selections.popleft())
         # a fresh timeline strip for the next episode, with its steps already seen
@@ -151,6 +156,7 @@ class CostMonitorNode(Node):
         for st in msg.status:
             if st.name.startswith("asym/") and st.name != "asym/cost_monitor":
                 self.node_stats[st.name] = {kv.key: kv.value for kv in st.values}
+                self.stats_seen[st.name] = time.monotonic()
 
     def publish_diagnostics(self) -> None:
         r = self.running
