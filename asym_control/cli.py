@@ -122,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--checkpoint-dir", default=None, help="checkpoint for every node (default: the YAML's)")
     la.add_argument("--seed", type=_nonnegative_int, default=None, help="simulator seed (default: the YAML's)")
     la.add_argument("--single-process", action="store_true",
-                    help="all nodes in one process on a multi-threaded executor")
+                    help="all nodes in one process (one EventsExecutor; ASYM_EXECUTOR=multi for rclpy's "
+                         "MultiThreadedExecutor)")
+    la.add_argument("--record", type=Path, default=None, metavar="FILE.mcap",
+                    help="also record every topic of the graph to this MCAP file (ROS 2 profile)")
     la.add_argument("--timeout", type=_positive(float), default=600.0, help="give up after this many seconds")
     la.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -202,8 +205,10 @@ def cmd_record(a) -> int:
 def cmd_launch(a) -> int:
     from .launcher import main_launch
 
+    if a.record is not None and a.record.suffix != ".mcap":
+        raise UserError(f"--record must name a .mcap file, got {a.record}")
     return main_launch(a.robot, a.episodes, a.lockstep, a.json, a.single_process, a.checkpoint_dir,
-                       a.rate, a.seed, a.timeout)
+                       a.rate, a.seed, a.timeout, record=a.record)
 
 
 def cmd_train(a) -> int:

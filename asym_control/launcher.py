@@ -264,11 +264,16 @@ def format_summary(outcome: Outcome) -> str:
 
 
 def main_launch(robot: str, episodes: int, lockstep: bool | None, as_json: bool, single_process: bool,
-                checkpoint_dir: str | None, rate_hz: float | None, seed: int | None, timeout_s: float) -> int:
+                checkpoint_dir: str | None, rate_hz: float | None, seed: int | None, timeout_s: float,
+                record: Path | None = None) -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", "0")
-    outcome = run_graph(robot, episodes, lockstep, checkpoint_dir, single_process, rate_hz, seed, timeout_s)
+    outcome = run_graph(robot, episodes, lockstep, checkpoint_dir, single_process, rate_hz, seed, timeout_s,
+                        record=record)
     summary = dict(outcome.summaries[-1])
     if outcome.sim:
         summary["sim"] = outcome.sim
-    print(json.dumps(summary) if as_json else format_summary(outcome))
+    if record is not None:
+        summary["recording"] = str(record)
+    print(json.dumps(summary) if as_json else format_summary(outcome)
+          + (f"\n  recording           {record}" if record is not None else ""))
     return 0

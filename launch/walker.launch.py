@@ -1,5 +1,5 @@
 """ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [lockstep:=false] [headless:=true]
-[episodes:=N] [rviz:=true]
+[episodes:=N] [rviz:=true] [record:=BAG_DIR]
 
 The walker graph: MuJoCo simulator, master (with the gate), small and large sub-policies and the
 cost monitor, as launch_ros Node actions with the parameters of config/walker.yaml -- the same
@@ -7,11 +7,14 @@ file and the same node list that `asym-control launch walker` uses (asym_control
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from asym_control.graph import config_path, load_graph, package_root
+from asym_control.recording import GRAPH_TOPICS
+
+RECORDED_TOPICS = sorted(GRAPH_TOPICS)
 
 
 def _nodes(context, *args, **kwargs):
@@ -36,6 +39,11 @@ def _nodes(context, *args, **kwargs):
                             parameters=[{"robot_description": urdf}], output="screen"))
         actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", str(root / "config" / "walker.rviz")],
                             output="screen"))
+    bag = LaunchConfiguration("record").perform(context)
+    if bag:
+        # every topic of the graph into an MCAP bag (rosbag2 adapts its QoS to each publisher)
+        actions.append(ExecuteProcess(cmd=["ros2", "bag", "record", "--storage", "mcap", "--output", bag,
+                                           "--topics", *RECORDED_TOPICS], output="screen"))
     return actions
 
 
@@ -49,5 +57,7 @@ def generate_launch_description():
         DeclareLaunchArgument("headless", default_value="true", description="no viewer"),
         DeclareLaunchArgument("rviz", default_value="false",
                               description="start robot_state_publisher and RViz with config/walker.rviz"),
+        DeclareLaunchArgument("record", default_value="",
+                              description="record every topic of the graph with ros2 bag (MCAP) into this directory"),
         OpaqueFunction(function=_nodes),
     ])

@@ -165,3 +165,8 @@ def test_checkpoint_of_another_task_or_width(trained, tmp_path):
 def test_resume_of_another_run_is_refused(trained):
     one_line_error(run("train", "--task", "walker-stand", "--mode", "asym", "--steps", "10", "--out",
                        str(trained / "large"), "--resume"), "mode='large', not 'asym'")
+
+
+def test_recordings_must_be_mcap(tmp_path):
+    one_line_error(run("launch", "walker", "--record", str(tmp_path / "x.bag")), "--record must name a .mcap file")
+    one_line_error(run("record", "--out", str(tmp_path / "x.db3")), "--out must name a .mcap file")

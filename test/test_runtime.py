@@ -118,7 +118,7 @@ def test_launch_file_builds_its_nodes_from_the_same_graph():
     assert {"load_graph", "Node", "DeclareLaunchArgument", "LaunchDescription"} <= calls
     args = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
             and getattr(n.func, "id", "") == "DeclareLaunchArgument"}
-    assert {"checkpoint_dir", "lockstep", "headless"} <= args
+    assert {"checkpoint_dir", "lockstep", "headless", "rviz", "record"} <= args
 
 
 def test_launch_description_matches_the_yaml():
