@@ -1,0 +1,188 @@
+"""The safety layer between the gate and a robot's controller (ROS-free).
+
+Every command that leaves it is a joint position target that
+- is finite,
+- lies inside the URDF's position limits,
+- moves no joint faster than its velocity limit (times `velocity_scale`) from the previous
+  command, and during the soft start after activation no faster than a ramp from 5 % to 100 % of
+  that over `soft_start_s`,
+- is a hold (the last measured position, inside the limits) when the layer is inactive,
+  e-stopped, or the robot's state is older than `state_timeout_s`.
+
+The node (asym_control/nodes/safety.py) is a thin lifecycle adapter around `SafetyLayer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arm import ArmDescription
+
+MIN_RAMP = 0.05  # the soft start begins at this fraction of the velocity limit
+
+
+class SafetyConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    joint_names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    velocity: np.ndarray      # rad/s
+
+
+def limits_from_urdf(arm: ArmDescription, joint_names: list[str] | tuple[str, ...],
+                     overrides: dict[str, dict] | None = None, velocity_scale: float = 1.0) -> Limits:
+    """The limits of `joint_names` (the controller's joint order) from the URDF, tightened by
+    `overrides` ({joint: {lower, upper, velocity}}). Clear errors for a joint the URDF does not
+    have, a URDF joint the controller lacks, and an override that is looser than the URDF."""
+    urdf = {j.name: j for j in arm.joints}
+    names = tuple(joint_names)
+    unknown = [n for n in names if n not in urdf]
+    if unknown:
+        raise SafetyConfigError(f"joints {unknown} are not in {arm.path.name} (its joints: {list(urdf)})")
+    missing = [n for n in urdf if n not in names]
+    if missing:
+        raise SafetyConfigError(f"the controller's joints lack {missing} of {arm.path.name}")
+    if len(set(names)) != len(names):
+        raise SafetyConfigError(f"joints listed twice: {names}")
+    if not 0.0 < velocity_scale <= 1.0:
+        raise SafetyConfigError(f"velocity_scale must be in (0, 1], got {velocity_scale}")
+    lower = np.array([urdf[n].lower for n in names], dtype=np.float64)
+    upper = np.array([urdf[n].upper for n in names], dtype=np.float64)
+    velocity = np.array([urdf[n].velocity for n in names], dtype=np.float64) * velocity_scale
+    for name, o in (overrides or {}).items():
+        if name not in names:
+            raise SafetyConfigError(f"limits given for {name!r}, which the controller does not drive")
+        i = names.index(name)
+        j = urdf[name]
+        if "lower" in o:
+            if o["lower"] < j.lower:
+                raise SafetyConfigError(f"{name}: lower limit {o['lower']} is below the URDF's {j.lower}")
+            lower[i] = o["lower"]
+        if "upper" in o:
+            if o["upper"] > j.upper:
+                raise SafetyConfigError(f"{name}: upper limit {o['upper']} is above the URDF's {j.upper}")
+            upper[i] = o["upper"]
+        if "velocity" in o:
+            if o["velocity"] > j.velocity:
+                raise SafetyConfigError(f"{name}: velocity limit {o['velocity']} is above the URDF's {j.velocity}")
+            if o["velocity"] <= 0:
+                raise SafetyConfigError(f"{name}: velocity limit must be positive, got {o['velocity']}")
+            velocity[i] = min(velocity[i], o["velocity"])
+        if lower[i] > upper[i]:
+            raise SafetyConfigError(f"{name}: lower limit {lower[i]} above upper limit {upper[i]}")
+    return Limits(names, lower, upper, velocity)
+
+
+class SafetyLayer:
+    """State machine: inactive -> active (soft start) -> inactive; e-stop latches until reset.
+
+    update_state(q, t) with every measured state; command(target, t) for every command from the
+    gate; both return what must be sent to the controller (None: nothing to send).
+    """
+
+    def __init__(self, limits: Limits, period_s: float, soft_start_s: float = 2.0, state_timeout_s: float = 0.2):
+        if period_s <= 0 or soft_start_s < 0 or state_timeout_s <= 0:
+            raise SafetyConfigError("period_s and state_timeout_s must be positive, soft_start_s non-negative")
+        self.limits = limits
+        self.period_s = float(period_s)
+        self.soft_start_s = float(soft_start_s)
+        self.state_timeout_s = float(state_timeout_s)
+        self.active = False
+        self.estopped = False
+        self.q: np.ndarray | None = None         # last measured position
+        self.t_state = -np.inf
+        self.last: np.ndarray | None = None      # last command sent
+        self.t_active = 0.0
+        self.holding = False
+        self.rejected = 0
+        self.clamped = 0
+
+    # --- inputs ---------------------------------------------------------------------------------
+    def update_state(self, q: np.ndarray, t: float) -> None:
+        q = np.asarray(q, dtype=np.float64)
+        if q.shape != self.limits.lower.shape or not np.all(np.isfinite(q)):
+            raise ValueError("state rejected: wrong length or not finite")
+        self.q = q.copy()
+        self.t_state = t
+        if self.last is None:
+            self.last = self._inside(q)
+
+    def activate(self, t: float) -> bool:
+        """Let commands through from now on, starting with a soft start from the measured pose.
+        Refused (False) without a fresh state or while e-stopped."""
+        if self.estopped or not self.state_fresh(t):
+            return False
+        self.active = True
+        self.holding = False
+        self.t_active = t
+        self.last = self._inside(self.q)
+        return True
+
+    def deactivate(self) -> np.ndarray | None:
+        self.active = False
+        return self.hold()
+
+    def estop(self) -> np.ndarray | None:
+        """Latched: no command passes until reset_estop(); the robot holds where it is."""
+        self.estopped = True
+        self.active = False
+        return self.hold()
+
+    def reset_estop(self) -> None:
+        """Clears the e-stop; the layer stays inactive until activated again (soft start)."""
+        self.estopped = False
+
+    # --- outputs --------------------------------------------------------------------------------
+    def state_fresh(self, t: float) -> bool:
+        return self.q is not None and t - self.t_state <= self.state_timeout_s
+
+    def hold(self) -> np.ndarray | None:
+        """Hold the last measured pose (inside the limits); None before any state."""
+        if self.q is None:
+            return None
+        self.last = self._inside(self.q)
+        return self.last.copy()
+
+    def watchdog(self, t: float) -> np.ndarray | None:
+        """Called periodically: the first time the state is stale while active, one hold."""
+        if self.active and not self.holding and not self.state_fresh(t):
+            self.holding = True
+            return self.hold()
+        return None
+
+    def command(self, target: np.ndarray, t: float) -> np.ndarray | None:
+        """The safe command for a position target from the gate, or None (dropped)."""
+        target = np.asarray(target, dtype=np.float64)
+        if not self.active or self.estopped:
+            return None
+        if target.shape != self.limits.lower.shape or not np.all(np.isfinite(target)):
+            self.rejected += 1
+            return None
+        if not self.state_fresh(t):
+            if not self.holding:
+                self.holding = True
+                return self.hold()
+            return None
+        self.holding = False
+        safe = self._inside(target)
+        max_step = self.limits.velocity * self.period_s * self.ramp(t)
+        safe = np.clip(safe, self.last - max_step, self.last + max_step)
+        safe = self._inside(safe)
+        if not np.array_equal(safe, target):
+            self.clamped += 1
+        self.last = safe
+        return safe.copy()
+
+    def ramp(self, t: float) -> float:
+        if self.soft_start_s <= 0:
+            return 1.0
+        return float(np.clip((t - self.t_active) / self.soft_start_s, MIN_RAMP, 1.0))
+
+    def _inside(self, q: np.ndarray) -> np.ndarray:
+        return np.clip(q, self.limits.lower, self.limits.upper)
