@@ -48,6 +48,7 @@ setup(
             "asym_master = asym_control.nodes.master:main",
             "asym_subpolicy = asym_control.nodes.subpolicy:main",
             "asym_cost_monitor = asym_control.nodes.cost_monitor:main",
+            "asym_safety = asym_control.nodes.safety:main",
         ],
     },
 )

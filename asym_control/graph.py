@@ -15,6 +15,7 @@ EXECUTABLES = {
     "small": ("asym_subpolicy", "asym_control.nodes.subpolicy"),
     "large": ("asym_subpolicy", "asym_control.nodes.subpolicy"),
     "cost_monitor": ("asym_cost_monitor", "asym_control.nodes.cost_monitor"),
+    "safety": ("asym_safety", "asym_control.nodes.safety"),
 }
 PATH_PARAMETERS = ("checkpoint_dir",)
 
