@@ -49,6 +49,7 @@ setup(
             "asym_subpolicy = asym_control.nodes.subpolicy:main",
             "asym_cost_monitor = asym_control.nodes.cost_monitor:main",
             "asym_safety = asym_control.nodes.safety:main",
+            "asym_standin = asym_control.nodes.standin:main",
         ],
     },
 )

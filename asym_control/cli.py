@@ -31,6 +31,16 @@ def _positive(kind):
     return parse
 
 
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _nonnegative_int(text):
     try:
         value = int(text)
@@ -112,7 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--timeout", type=_positive(float), default=600.0)
 
     la = sub.add_parser("launch", help="run a robot's ROS 2 graph (config/<robot>.yaml) and summarise it")
-    la.add_argument("robot", help="walker")
+    la.add_argument("robot", help="walker or arm")
+    la.add_argument("--standin", action="store_true",
+                    help="arm: the MuJoCo hardware stand-in instead of a real driver")
+    la.add_argument("--latency", type=_nonnegative_float, default=None, help="stand-in: command latency (s)")
+    la.add_argument("--jitter", type=_nonnegative_float, default=None, help="stand-in: + uniform [0, jitter] s")
+    la.add_argument("--drop-rate", type=_nonnegative_float, default=None, help="stand-in: fraction of commands lost")
+    la.add_argument("--noise", type=_nonnegative_float, default=None, help="stand-in: sensor noise std (rad)")
     la.add_argument("--episodes", type=_positive(int), default=1)
     mode = la.add_mutually_exclusive_group()
     mode.add_argument("--lockstep", dest="lockstep", action="store_true", default=None,
@@ -207,8 +223,15 @@ def cmd_launch(a) -> int:
 
     if a.record is not None and a.record.suffix != ".mcap":
         raise UserError(f"--record must name a .mcap file, got {a.record}")
+    faults = {k: v for k, v in (("latency_s", a.latency), ("jitter_s", a.jitter), ("drop_rate", a.drop_rate),
+                                 ("noise_std", a.noise)) if v is not None}
+    if faults and not a.standin:
+        raise UserError("--latency, --jitter, --drop-rate and --noise are the stand-in's: add --standin")
+    if a.drop_rate is not None and a.drop_rate >= 1:
+        raise UserError(f"--drop-rate must be below 1, got {a.drop_rate}")
     return main_launch(a.robot, a.episodes, a.lockstep, a.json, a.single_process, a.checkpoint_dir,
-                       a.rate, a.seed, a.timeout, record=a.record)
+                       a.rate, a.seed, a.timeout, record=a.record, standin=a.standin,
+                       extra={"standin": faults} if faults else None)
 
 
 def cmd_train(a) -> int:

@@ -16,8 +16,10 @@ EXECUTABLES = {
     "large": ("asym_subpolicy", "asym_control.nodes.subpolicy"),
     "cost_monitor": ("asym_cost_monitor", "asym_control.nodes.cost_monitor"),
     "safety": ("asym_safety", "asym_control.nodes.safety"),
+    "standin": ("asym_standin", "asym_control.nodes.standin"),
 }
-PATH_PARAMETERS = ("checkpoint_dir",)
+PATH_PARAMETERS = ("checkpoint_dir", "urdf")
+LIFECYCLE_NODES = ("safety",)   # configured and activated by the launcher
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[Nod
                 if scope == name or k in params:
                     params[k] = v
         for k in PATH_PARAMETERS:
-            if k in params and not Path(params[k]).is_absolute():
+            if k in params and params[k] and not Path(params[k]).is_absolute():
                 params[k] = str(package_root() / params[k])
         exe, module = EXECUTABLES[name]
         nodes.append(NodeSpec(name, namespace or "/", exe, module, params))

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .graph import NodeSpec, config_path, load_graph
+from .graph import LIFECYCLE_NODES, NodeSpec, config_path, load_graph
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 5.0
@@ -44,7 +44,8 @@ def _ros_value(v) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(_ros_value(x) for x in v) + "]"
     if isinstance(v, str):
-        return v
+        # a YAML single-quoted scalar: stays a string ('', 'true', '1.0', JSON included)
+        return "'" + v.replace("'", "''") + "'"
     return repr(v)
 
 
@@ -71,15 +72,17 @@ class _Watcher:
 
 def _overrides(episodes: int | None, lockstep: bool | None, checkpoint_dir: str | None,
                rate_hz: float | None, seed: int | None) -> dict:
-    o: dict = {"*": {}, "sim": {}}
+    o: dict = {"*": {}, "sim": {}, "standin": {}}
     if episodes is not None:
         o["sim"]["episodes"] = episodes
+        o["standin"]["episodes"] = episodes
     if lockstep is not None:
         o["sim"]["lockstep"] = lockstep
     if rate_hz is not None:
         o["sim"]["rate_hz"] = float(rate_hz)
     if seed is not None:
         o["sim"]["seed"] = seed
+        o["standin"]["seed"] = seed
     if checkpoint_dir is not None:
         o["*"]["checkpoint_dir"] = str(Path(checkpoint_dir).resolve())
     return o
@@ -89,7 +92,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
               checkpoint_dir: str | None = None, single_process: bool = False, rate_hz: float | None = None,
               seed: int | None = None, timeout_s: float = 600.0, trace: bool = False,
               extra: dict | None = None, on_started=None, domain_id: int | None = None,
-              record: Path | None = None) -> Outcome:
+              record: Path | None = None, standin: bool = False) -> Outcome:
     """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
 
     `record`: write every topic of the graph to this MCAP file (recording.McapRecorder).
@@ -108,6 +111,13 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     for k, v in (extra or {}).items():
         overrides.setdefault(k, {}).update(v)
     specs = load_graph(robot, overrides)
+    if not standin:
+        specs = [sp for sp in specs if sp.name != "standin"]
+    elif not any(sp.name == "standin" for sp in specs):
+        raise GraphError(f"config/{robot}.yaml has no stand-in")
+    if not any(sp.name in ("sim", "standin") for sp in specs):
+        raise GraphError(f"the {robot} graph has no simulator: run it with --standin, or start it with "
+                         f"launch/{robot}.launch.py next to the robot's driver")
     params_file = config_path(robot)
     env = dict(os.environ)
     if domain_id is not None:
@@ -139,12 +149,15 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         if on_started is not None:
             on_started(procs, watcher.outcome)
         deadline = time.monotonic() + timeout_s
+        lifecycle = [_Lifecycle(watcher.node, sp) for sp in specs if sp.name in LIFECYCLE_NODES]
         while len(watcher.outcome.summaries) < episodes:
+            for lc in lifecycle:
+                lc.step()
             for name, p in procs.items():
                 if p.poll() is not None:
                     err = Path(p.log_path).read_text(errors="replace").strip().splitlines()
                     reason = next((l for l in reversed(err) if l.strip()), f"exit status {p.returncode}")
-                    if name in ("sim", "master", "cost_monitor"):
+                    if name in ("sim", "master", "cost_monitor", "safety", "standin"):
                         raise GraphError(f"node {name} stopped: {reason}")
             if time.monotonic() > deadline:
                 raise GraphError(f"timed out after {timeout_s:.0f} s with "
@@ -169,6 +182,46 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             executor.shutdown(timeout_sec=2.0)
         if recorder is not None:
             recorder.close()
+
+
+class _Lifecycle:
+    """Brings a lifecycle node to active, as launch_ros's lifecycle events or a lifecycle manager
+    would: configure once its services exist, then activate until it accepts (it refuses
+    without a fresh robot state). A refused configure is fatal: the node said why in its log."""
+
+    def __init__(self, node, spec: NodeSpec):
+        from lifecycle_msgs.srv import ChangeState
+
+        self.name = spec.name
+        self.client = node.create_client(ChangeState, f"{spec.namespace.rstrip('/')}/{spec.name}/change_state")
+        self.future = None
+        self.stage = "configure"
+        self.next_try = 0.0
+
+    def step(self) -> None:
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState
+
+        if self.stage == "active" or time.monotonic() < self.next_try:
+            return
+        if self.future is None:
+            if not self.client.service_is_ready():
+                return
+            tid = Transition.TRANSITION_CONFIGURE if self.stage == "configure" else Transition.TRANSITION_ACTIVATE
+            self.future = self.client.call_async(ChangeState.Request(transition=Transition(id=tid)))
+            return
+        if not self.future.done():
+            return
+        ok = self.future.result() is not None and self.future.result().success
+        self.future = None
+        if self.stage == "configure":
+            if not ok:
+                raise GraphError(f"node {self.name} refused to configure (its log says why)")
+            self.stage = "activate"
+        elif ok:
+            self.stage = "active"
+        else:
+            self.next_try = time.monotonic() + 0.5   # no robot state yet: try again
 
 
 def _make_watcher(trace: bool, context):
@@ -256,22 +309,30 @@ def format_summary(outcome: Outcome) -> str:
         if "inferences" in st:
             lines.append(f"  {name:<18}  {st['inferences']} inferences, "
                          f"{float(st.get('inference_mean_us', 0)):.0f} us mean")
-    if outcome.sim:
-        sim = outcome.sim
+    sim = outcome.sim
+    if sim and "latency_p50_ms" in sim:
         lines.append(f"  state -> command     p50 {sim['latency_p50_ms']:.2f} ms, p99 {sim['latency_p99_ms']:.2f} ms "
                      f"({sim['mode']}, {sim['missed_deadlines']} missed deadlines)")
+    if sim and "success_rate" in sim:
+        lines.append(f"  reaches             {100 * sim['success_rate']:.0f}% within 5 cm, final distance "
+                     f"{100 * sim['final_distance']:.1f} cm mean (stand-in: latency {1e3 * sim['latency_s']:.0f} ms "
+                     f"+ jitter {1e3 * sim['jitter_s']:.0f} ms, {100 * sim['drop_rate']:.0f}% dropped, "
+                     f"noise {sim['noise_std']:g} rad)")
     return "\n".join(lines)
 
 
 def main_launch(robot: str, episodes: int, lockstep: bool | None, as_json: bool, single_process: bool,
                 checkpoint_dir: str | None, rate_hz: float | None, seed: int | None, timeout_s: float,
-                record: Path | None = None) -> int:
+                record: Path | None = None, standin: bool = False, extra: dict | None = None) -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", "0")
     outcome = run_graph(robot, episodes, lockstep, checkpoint_dir, single_process, rate_hz, seed, timeout_s,
-                        record=record)
+                        record=record, standin=standin, extra=extra)
     summary = dict(outcome.summaries[-1])
     if outcome.sim:
         summary["sim"] = outcome.sim
+        for key in ("success_rate", "final_distance"):
+            if key in outcome.sim:
+                summary[key] = outcome.sim[key]
     if record is not None:
         summary["recording"] = str(record)
     print(json.dumps(summary) if as_json else format_summary(outcome)

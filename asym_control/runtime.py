@@ -46,7 +46,9 @@ class JointMap:
             self._cache_key = key
         return self._index
 
-    def robot_state(self, names, position, velocity, sensors=()) -> RobotState:
+    def robot_state(self, names, position, velocity, sensors=None) -> RobotState:
+        """sensors=None: the task's sensors (a goal, say) are read by name from `position`, as
+        the master forwards them to the sub-policies; otherwise they are given here."""
         n = len(names)
         if len(position) != n or len(velocity) != n:
             raise StateRejected(f"joint state has {n} names but {len(position)} positions and "
@@ -54,6 +56,12 @@ class JointMap:
         idx = self._indices(names)
         q = np.asarray(position, dtype=np.float64)[idx]
         qd = np.asarray(velocity, dtype=np.float64)[idx]
+        if sensors is None:
+            where = {name: i for i, name in enumerate(names)}
+            missing = [name for name in self.spec.sensor_names if name not in where]
+            if missing:
+                raise StateRejected(f"state lacks {', '.join(missing)}")
+            sensors = [position[where[name]] for name in self.spec.sensor_names]
         s = np.asarray(sensors, dtype=np.float64)
         if len(s) != len(self.spec.sensor_names):
             raise StateRejected(f"expected {len(self.spec.sensor_names)} sensor values, got {len(s)}")

@@ -7,7 +7,9 @@ Every command that leaves it is a joint position target that
   command, and during the soft start after activation no faster than a ramp from 5 % to 100 % of
   that over `soft_start_s`,
 - is a hold (the last measured position, inside the limits) when the layer is inactive,
-  e-stopped, or the robot's state is older than `state_timeout_s`.
+  e-stopped, or the robot's state is older than `state_timeout_s`;
+and when the measured pose is more than `following_error` from the last command (the arm was
+moved by something else), the rate limit restarts from the measured pose with a new soft start.
 
 The node (asym_control/nodes/safety.py) is a thin lifecycle adapter around `SafetyLayer`.
 """
@@ -86,7 +88,8 @@ class SafetyLayer:
     gate; both return what must be sent to the controller (None: nothing to send).
     """
 
-    def __init__(self, limits: Limits, period_s: float, soft_start_s: float = 2.0, state_timeout_s: float = 0.2):
+    def __init__(self, limits: Limits, period_s: float, soft_start_s: float = 2.0, state_timeout_s: float = 0.2,
+                 following_error: float = 0.35):
         if period_s <= 0 or soft_start_s < 0 or state_timeout_s <= 0:
             raise SafetyConfigError("period_s and state_timeout_s must be positive, soft_start_s non-negative")
         self.limits = limits
@@ -102,6 +105,8 @@ class SafetyLayer:
         self.holding = False
         self.rejected = 0
         self.clamped = 0
+        self.following_error = float(following_error)
+        self.reanchored = 0
 
     # --- inputs ---------------------------------------------------------------------------------
     def update_state(self, q: np.ndarray, t: float) -> None:
@@ -112,6 +117,12 @@ class SafetyLayer:
         self.t_state = t
         if self.last is None:
             self.last = self._inside(q)
+        elif self.active and np.max(np.abs(q - self.last)) > self.following_error:
+            # the arm is far from the last command (moved by hand, by another controller, or a
+            # stand-in reset): continue from where it is, with a new soft start
+            self.last = self._inside(q)
+            self.t_active = t
+            self.reanchored += 1
 
     def activate(self, t: float) -> bool:
         """Let commands through from now on, starting with a soft start from the measured pose.

@@ -128,3 +128,18 @@ def test_configuration_contradicting_the_urdf_is_refused():
     i = order.index("elbow_joint")
     assert lim.joint_names == tuple(order)
     assert (lim.lower[i], lim.upper[i], lim.velocity[i]) == (-1.0, 1.0, 1.0)
+
+
+def test_a_moved_arm_restarts_from_where_it_is():
+    s = layer(soft_start_s=1.0)
+    s.update_state(np.zeros(6), 0.0)
+    s.activate(0.0)
+    for k in range(1, 200):
+        s.update_state(s.last, k * DT)
+        s.command(np.full(6, 2.0), k * DT)
+    assert s.ramp(2.0) == 1.0
+    moved = np.full(6, -1.0)
+    s.update_state(moved, 2.0)                       # something else moved the arm
+    assert s.reanchored == 1
+    out = s.command(np.full(6, 2.0), 2.01)
+    assert np.all(np.abs(out - moved) <= s.limits.velocity * DT * MIN_RAMP + 1e-12)

@@ -25,6 +25,9 @@ EVENT_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPo
                        depth=1000, durability=DurabilityPolicy.VOLATILE)
 INTERNAL_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST,
                           depth=1, durability=DurabilityPolicy.VOLATILE)
+# the goal of goal-conditioned tasks: the newest one, kept for nodes that join later
+GOAL_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 DIAG_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=10)
 
 # topic names, relative to the nodes' namespace (/asym by default) unless absolute
@@ -33,6 +36,7 @@ SELECTION = "selection"
 REWARD = "reward"
 SUMMARY = "episode_summary"
 ACTUATOR = "actuator_command"
+GOAL = "goal"                  # geometry_msgs/PointStamped, for goal-conditioned tasks
 FORWARDED = "command"          # the forwarded command, stamped with the state it answers
 DIAGNOSTICS = "/diagnostics"
 

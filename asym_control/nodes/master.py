@@ -26,17 +26,20 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8
 
 from ..agent import LARGE, OPTION_NAMES, SMALL
+from ..arm import GOAL_NAMES
 from ..checkpoint import load_policy
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
-from .common import (INTERNAL_QOS, ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, SELECTION,
-                     publish_status,
-                     spin_node, stamp_ns, sub_command_topic, sub_state_topic)
+from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS,
+                     INTERNAL_QOS, JOINT_STATES, SELECTION, publish_status, spin_node, stamp_ns, sub_command_topic,
+                     sub_state_topic)
 
 
 class MasterNode(Node):
@@ -53,6 +56,8 @@ class MasterNode(Node):
         # simulator) before the first decision; the launcher asks for one more when it records
         # (the cost monitor; the launcher asks for one more when it records or traces)
         self.declare_parameter("wait_for_subscribers", 1)
+        # of those, on `command` (the stamped copy): the simulator reads it; a real robot does not
+        self.declare_parameter("wait_for_command_readers", -1)   # -1: wait_for_subscribers
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         cfg, policy = load_policy(g("checkpoint_dir"), expect_task=g("task"))
         self.cfg, self.spec = cfg, cfg.spec
@@ -69,6 +74,9 @@ class MasterNode(Node):
         self.state_timeout = float(g("state_timeout_s"))
         self.retry_s = float(g("retry_s"))
         self.wait_for_subscribers = int(g("wait_for_subscribers"))
+        self.wait_for_command_readers = int(g("wait_for_command_readers"))
+        if self.wait_for_command_readers < 0:
+            self.wait_for_command_readers = self.wait_for_subscribers
         self.ready = False
         self.t_unavailable = {o: 0.0 for o in (SMALL, LARGE)}
 
@@ -82,6 +90,12 @@ class MasterNode(Node):
             self.create_subscription(JointState, sub_command_topic(OPTION_NAMES[o]),
                                      lambda m, o=o: self.on_command(o, m), INTERNAL_QOS)
         self.create_subscription(JointState, JOINT_STATES, self.on_state, CONTROL_QOS)
+        # goal-conditioned tasks: the goal comes from its own topic and travels with the state
+        # forwarded to the sub-policy, so both decide with the same goal
+        self.goal: np.ndarray | None = None
+        if self.spec.sensor_names == GOAL_NAMES:
+            self.declare_parameter("goal_topic", GOAL)
+            self.create_subscription(PointStamped, g("goal_topic"), self.on_goal, GOAL_QOS)
         self.create_timer(min(self.command_timeout, self.state_timeout) / 2, self.watchdog)
         self.create_timer(1.0, self.publish_diagnostics)
 
@@ -102,9 +116,26 @@ class MasterNode(Node):
                                f"forwarding to {self.actuator_pub.topic_name}")
 
     # states ---------------------------------------------------------------------------------
+    def on_goal(self, msg: PointStamped) -> None:
+        goal = np.array([msg.point.x, msg.point.y, msg.point.z])
+        if not np.all(np.isfinite(goal)):
+            self.get_logger().error("goal rejected: NaN or Inf", throttle_duration_sec=1.0)
+            return
+        self.goal = goal
+
     def on_state(self, msg: JointState) -> None:
+        sensors = ()
+        if self.spec.sensor_names == GOAL_NAMES:
+            if self.goal is None:
+                self.get_logger().info("waiting for a goal", throttle_duration_sec=2.0)
+                return
+            sensors = self.goal
+            # the goal rides along to the sub-policy, as named entries of the forwarded state
+            msg = JointState(header=msg.header, name=list(msg.name) + list(GOAL_NAMES),
+                             position=list(msg.position) + self.goal.tolist(),
+                             velocity=list(msg.velocity) + [0.0] * 3 if len(msg.velocity) else [])
         try:
-            state = self.joints.robot_state(msg.name, msg.position, msg.velocity)
+            state = self.joints.robot_state(msg.name, msg.position, msg.velocity, sensors)
         except StateRejected as e:
             self.rejected_states += 1
             self.get_logger().error(f"state rejected: {e}", throttle_duration_sec=1.0)
@@ -126,7 +157,7 @@ class MasterNode(Node):
                 self.note(f"retrying the {OPTION_NAMES[o]} sub-policy")
         if not self.ready:
             self.ready = (self.selection_pub.get_subscription_count() >= self.wait_for_subscribers
-                          and self.stamped_pub.get_subscription_count() >= self.wait_for_subscribers)
+                          and self.stamped_pub.get_subscription_count() >= self.wait_for_command_readers)
             if not self.ready:
                 self.get_logger().info("waiting for the cost monitor (and recorders) to connect",
                                        throttle_duration_sec=1.0)

@@ -54,6 +54,7 @@ class SafetyNode(LifecycleNode):
         self.declare_parameter("period_s", 0.04)                   # the policy's control period
         self.declare_parameter("soft_start_s", 2.0)
         self.declare_parameter("state_timeout_s", 0.2)
+        self.declare_parameter("following_error_rad", 0.35)
         self.declare_parameter("velocity_scale", 1.0)              # of the URDF's velocity limits
         self.declare_parameter("limit_overrides", "")              # JSON {joint: {lower, upper, velocity}}
         self.declare_parameter("estop_topic", "estop")
@@ -81,7 +82,7 @@ class SafetyNode(LifecycleNode):
             if kind not in CONTROLLER_TYPES:
                 raise SafetyConfigError(f"controller_type must be one of {', '.join(CONTROLLER_TYPES)}, got {kind!r}")
             self.layer = SafetyLayer(limits, float(g("period_s")), float(g("soft_start_s")),
-                                     float(g("state_timeout_s")))
+                                     float(g("state_timeout_s")), float(g("following_error_rad")))
         except (UrdfError, SafetyConfigError, json.JSONDecodeError, ValueError) as e:
             self.get_logger().error(f"configure failed: {e}")
             self.events.append(f"configure failed: {e}")

@@ -1,0 +1,208 @@
+"""`standin`: the MuJoCo arm behaving like a ros2_control arm, for tests and demos.
+
+Same topics and types as a real arm's driver with a position controller: publishes
+sensor_msgs/JointState on /joint_states (the arm's joints in the driver's own order, plus a
+gripper joint the policy must ignore), takes the controller's commands
+(std_msgs/Float64MultiArray on /<controller>/commands, or trajectory_msgs/JointTrajectory on
+/<controller>/joint_trajectory), and holds the last command. Faults to inject: command latency
+and jitter, dropped commands, and Gaussian sensor noise.
+
+As the episode runner of the demo it also gives each reach a goal on /asym/goal
+(geometry_msgs/PointStamped), publishes the task's reward on /asym/reward (for the cost
+monitor's summary), resets the arm between reaches, and at the end publishes on /asym/sim_done
+the success rate and the mean final distance.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PointStamped
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
+from trajectory_msgs.msg import JointTrajectory
+
+from ..arm import ARM_JOINTS, SUCCESS_RADIUS
+from ..tasks import get_task
+from .common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
+                     publish_status, reward_labels, set_stamp, spin_node)
+
+EXTRA_JOINT = "gripper_joint"
+
+
+class StandinNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("standin", **kwargs)
+        for name, default in (("controller", "forward_position_controller"),
+                              ("controller_type", "forward_command_controller"),
+                              ("joints", list(ARM_JOINTS)),                  # the controller's order
+                              ("state_joints", list(reversed(ARM_JOINTS)) + [EXTRA_JOINT]),
+                              ("seed", 0), ("episodes", 0), ("episode_steps", 0),
+                              ("latency_s", 0.0), ("jitter_s", 0.0), ("drop_rate", 0.0), ("noise_std", 0.0),
+                              ("wait_for_subscribers", 2), ("settle_s", 2.0), ("wait_timeout_s", 60.0)):
+            self.declare_parameter(name, default)
+        p = {n: self.get_parameter(n).value for n in
+             ("controller", "controller_type", "joints", "state_joints", "seed", "episodes", "episode_steps",
+              "latency_s", "jitter_s", "drop_rate", "noise_std", "wait_for_subscribers", "settle_s",
+              "wait_timeout_s")}
+        self.spec = get_task("arm-reach")
+        self.env = self.spec.make_env(seed=int(p["seed"]), episode_steps=int(p["episode_steps"]) or None)
+        self.joints = list(p["joints"])
+        if sorted(self.joints) != sorted(ARM_JOINTS):
+            raise ValueError(f"joints must be the arm's {list(ARM_JOINTS)} in any order, got {self.joints}")
+        self.state_joints = list(p["state_joints"])
+        missing = [j for j in ARM_JOINTS if j not in self.state_joints]
+        if missing:
+            raise ValueError(f"state_joints lacks {missing}")
+        for k in ("latency_s", "jitter_s", "drop_rate", "noise_std"):
+            if float(p[k]) < 0 or (k == "drop_rate" and float(p[k]) >= 1):
+                raise ValueError(f"{k} must be >= 0 (drop_rate < 1), got {p[k]}")
+        self.latency, self.jitter = float(p["latency_s"]), float(p["jitter_s"])
+        self.drop_rate, self.noise = float(p["drop_rate"]), float(p["noise_std"])
+        self.rng = np.random.default_rng(int(p["seed"]) + 1)
+        self.episodes_wanted = int(p["episodes"])
+        self.wait_for_subscribers = int(p["wait_for_subscribers"])
+        self.settle_s, self.wait_until = float(p["settle_s"]), time.monotonic() + float(p["wait_timeout_s"])
+        self.to_task = np.array([self.joints.index(j) for j in ARM_JOINTS])      # controller -> task order
+
+        self.state_pub = self.create_publisher(JointState, JOINT_STATES, CONTROL_QOS)
+        self.goal_pub = self.create_publisher(PointStamped, GOAL, GOAL_QOS)
+        self.reward_pub = self.create_publisher(Float64MultiArray, REWARD, EVENT_QOS)
+        self.done_pub = self.create_publisher(String, "sim_done", EVENT_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
+        if p["controller_type"] == "forward_command_controller":
+            self.create_subscription(Float64MultiArray, f"/{p['controller']}/commands",
+                                     lambda m: self.receive(list(m.data)), CONTROL_QOS)
+        elif p["controller_type"] == "joint_trajectory_controller":
+            self.create_subscription(JointTrajectory, f"/{p['controller']}/joint_trajectory", self.on_trajectory,
+                                     CONTROL_QOS)
+        else:
+            raise ValueError(f"controller_type must be forward_command_controller or joint_trajectory_controller, "
+                             f"got {p['controller_type']!r}")
+        self.queue: collections.deque = collections.deque()     # (due time, target in task order)
+        self.received = self.dropped = self.rejected = 0
+        self.episode = 0
+        self.distances: list[float] = []
+        self.started = self.finished = False
+        self.seen_all_at: float | None = None
+        self.env.reset()
+        self.create_timer(self.spec.control_dt, self.tick)
+        self.create_timer(1.0, self.publish_diagnostics)
+
+    # commands in ----------------------------------------------------------------------------
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        if not msg.points or list(msg.joint_names) and sorted(msg.joint_names) != sorted(ARM_JOINTS):
+            self.rejected += 1
+            self.get_logger().error("trajectory rejected: no points or other joints", throttle_duration_sec=1.0)
+            return
+        order = list(msg.joint_names) or self.joints
+        by_name = dict(zip(order, msg.points[-1].positions))
+        self.receive([by_name[j] for j in self.joints])
+
+    def receive(self, positions: list[float]) -> None:
+        q = np.asarray(positions, dtype=np.float64)
+        if q.shape != (len(self.joints),) or not np.all(np.isfinite(q)):
+            self.rejected += 1
+            self.get_logger().error("command rejected: wrong length or not finite", throttle_duration_sec=1.0)
+            return
+        self.received += 1
+        if self.drop_rate and self.rng.random() < self.drop_rate:
+            self.dropped += 1
+            return
+        due = time.monotonic() + self.latency + (self.rng.uniform(0, self.jitter) if self.jitter else 0.0)
+        self.queue.append((due, q[self.to_task]))
+
+    # the arm ---------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        if self.started:
+            return True
+        enough = (self.state_pub.get_subscription_count() >= self.wait_for_subscribers
+                  and self.goal_pub.get_subscription_count() >= 1)
+        if not enough and time.monotonic() < self.wait_until:
+            return False
+        self.seen_all_at = self.seen_all_at or time.monotonic()
+        if time.monotonic() - self.seen_all_at < self.settle_s:
+            return False
+        self.started = True
+        self.start_episode()
+        return True
+
+    def start_episode(self) -> None:
+        self.env.reset()
+        self.queue.clear()
+        goal = PointStamped()
+        goal.header.frame_id = "base_link"
+        goal.header.stamp = self.get_clock().now().to_msg()
+        goal.point.x, goal.point.y, goal.point.z = (float(v) for v in self.env.goal)
+        self.goal_pub.publish(goal)
+        self.get_logger().info(f"reach {self.episode + 1}: goal {np.round(self.env.goal, 3).tolist()}")
+        self.publish_state()
+
+    def tick(self) -> None:
+        if self.finished or not self.ready():
+            return
+        now = time.monotonic()
+        target = None
+        while self.queue and self.queue[0][0] <= now:
+            target = self.queue.popleft()[1]
+        if target is not None:
+            self.env.data.ctrl[self.env._act] = target     # the position servos hold it
+        for _ in range(self.env._substeps):
+            self.env._mj.mj_step(self.env.model, self.env.data)
+        self.env._mj.mj_kinematics(self.env.model, self.env.data)
+        self.env.t += 1
+        d = self.env.distance()
+        truncated = self.env.t >= self.env.episode_steps
+        out = Float64MultiArray(data=[float(self.episode), float(self.env.t - 1),
+                                      -d + (1.0 if d < SUCCESS_RADIUS else 0.0), 0.0, float(truncated)])
+        out.layout.dim = [MultiArrayDimension(label=l, size=1, stride=1) for l in reward_labels()]
+        if not truncated:
+            self.publish_state()
+            self.reward_pub.publish(out)
+            return
+        self.reward_pub.publish(out)
+        self.distances.append(d)
+        self.episode += 1
+        self.get_logger().info(f"reach {self.episode}: final distance {100 * d:.1f} cm "
+                               f"({'success' if d < SUCCESS_RADIUS else 'miss'})")
+        if self.episodes_wanted and self.episode >= self.episodes_wanted:
+            self.finished = True
+            self.done_pub.publish(String(data=json.dumps(self.stats())))
+            return
+        self.start_episode()
+
+    def publish_state(self) -> None:
+        st = self.env.robot_state()
+        q = dict(zip(ARM_JOINTS, st.position + (self.rng.normal(0, self.noise, 6) if self.noise else 0.0)))
+        v = dict(zip(ARM_JOINTS, st.velocity))
+        msg = JointState(name=self.state_joints,
+                         position=[float(q.get(j, 0.0)) for j in self.state_joints],
+                         velocity=[float(v.get(j, 0.0)) for j in self.state_joints])
+        set_stamp(msg.header.stamp, self.env.t * int(round(self.spec.control_dt * 1e9)))
+        self.state_pub.publish(msg)
+
+    def stats(self) -> dict:
+        d = np.array(self.distances)
+        return {"episodes": self.episode, "success_rate": float(np.mean(d < SUCCESS_RADIUS)) if len(d) else 0.0,
+                "final_distance": float(d.mean()) if len(d) else float("nan"),
+                "final_distances": [round(float(x), 4) for x in d], "commands": self.received,
+                "dropped": self.dropped, "rejected": self.rejected, "mode": "stand-in",
+                "latency_s": self.latency, "jitter_s": self.jitter, "drop_rate": self.drop_rate,
+                "noise_std": self.noise}
+
+    def publish_diagnostics(self) -> None:
+        publish_status(self, self.diag_pub, "asym/standin", "arm-reach",
+                       "finished" if self.finished else "running", self.stats())
+
+
+def main(args=None) -> int:
+    return spin_node(StandinNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
