@@ -121,6 +121,19 @@ def test_launch_file_builds_its_nodes_from_the_same_graph():
     assert {"checkpoint_dir", "lockstep", "headless", "rviz", "record"} <= args
 
 
+def test_arm_launch_file_starts_the_safety_node_as_a_lifecycle_node():
+    tree = ast.parse((ROOT / "launch" / "arm.launch.py").read_text())
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert {"load_graph", "Node", "LifecycleNode", "ChangeState", "OnStateTransition"} <= calls
+    args = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", "") == "DeclareLaunchArgument"}
+    assert {"checkpoint_dir", "controller", "controller_type", "standin"} <= args
+    from asym_control.graph import LIFECYCLE_NODES, load_graph
+    assert {spec.name for spec in load_graph("arm")} == {"master", "small", "large", "cost_monitor", "safety",
+                                                          "standin"}
+    assert LIFECYCLE_NODES == ("safety",)
+
+
 def test_launch_description_matches_the_yaml():
     pytest.importorskip("launch_ros", reason="launch_ros is not on PyPI; runs where a ROS 2 distribution is installed")
     import importlib.util

@@ -1,0 +1,75 @@
+"""ros2 launch asym_control arm.launch.py [checkpoint_dir:=DIR] [controller:=NAME]
+[controller_type:=forward_command_controller|joint_trajectory_controller] [standin:=false] [rviz:=false]
+
+The arm graph of config/arm.yaml, next to the arm's ros2_control driver: master (with the gate),
+small and large sub-policies, cost monitor, and the safety lifecycle node that writes to the
+controller. No simulator: the nodes read the driver's /joint_states. The safety node is a
+launch_ros LifecycleNode, configured and then activated here, as `asym-control launch arm` does;
+an operator can deactivate it (hold) with `ros2 lifecycle set /asym/safety deactivate`, and
+e-stop it with `ros2 service call /asym/safety/estop std_srvs/srv/Trigger` or a std_msgs/Bool on
+/asym/estop. standin:=true adds the MuJoCo hardware stand-in in place of a driver.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.events import matches_action
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
+
+from asym_control.graph import LIFECYCLE_NODES, config_path, load_graph, package_root
+
+
+def _nodes(context, *args, **kwargs):
+    overrides = {"*": {}, "safety": {}, "standin": {}}
+    checkpoint = LaunchConfiguration("checkpoint_dir").perform(context)
+    if checkpoint:
+        overrides["*"]["checkpoint_dir"] = checkpoint
+    for arg in ("controller", "controller_type"):
+        value = LaunchConfiguration(arg).perform(context)
+        if value:
+            overrides["safety"][arg] = value
+            overrides["standin"][arg] = value
+    standin = LaunchConfiguration("standin").perform(context).lower() == "true"
+    actions = []
+    for spec in load_graph("arm", overrides):
+        if spec.name == "standin" and not standin:
+            continue
+        if spec.name in LIFECYCLE_NODES:
+            node = LifecycleNode(package="asym_control", executable=spec.executable, name=spec.name,
+                                 namespace=spec.namespace, parameters=[spec.parameters], output="screen")
+            configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                                    transition_id=Transition.TRANSITION_CONFIGURE))
+            # activate once configured (it refuses without a fresh /joint_states: then
+            # `ros2 lifecycle set /asym/safety activate` once the driver runs)
+            activate = RegisterEventHandler(OnStateTransition(
+                target_lifecycle_node=node, goal_state="inactive",
+                entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                                      transition_id=Transition.TRANSITION_ACTIVATE))]))
+            actions += [activate, node, configure]
+        else:
+            actions.append(Node(package="asym_control", executable=spec.executable, name=spec.name,
+                                namespace=spec.namespace, parameters=[spec.parameters], output="screen"))
+    if LaunchConfiguration("rviz").perform(context).lower() == "true":
+        urdf = (package_root() / "urdf" / "arm.urdf").read_text()
+        actions.append(Node(package="robot_state_publisher", executable="robot_state_publisher",
+                            parameters=[{"robot_description": urdf}], output="screen"))
+        actions.append(Node(package="rviz2", executable="rviz2", output="screen"))
+    return actions
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument("checkpoint_dir", default_value="",
+                              description=f"checkpoint directory (default: the one in {config_path('arm').name})"),
+        DeclareLaunchArgument("controller", default_value="",
+                              description="the ros2_control controller's name (default: the YAML's)"),
+        DeclareLaunchArgument("controller_type", default_value="",
+                              description="forward_command_controller or joint_trajectory_controller"),
+        DeclareLaunchArgument("standin", default_value="false",
+                              description="true: the MuJoCo hardware stand-in instead of a driver"),
+        DeclareLaunchArgument("rviz", default_value="false", description="robot_state_publisher and RViz"),
+        OpaqueFunction(function=_nodes),
+    ])
