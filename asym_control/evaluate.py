@@ -25,6 +25,7 @@ class EpisodeRecord:
     actions: np.ndarray | None = None   # per control step: the action sent
     rewards: np.ndarray | None = None
     observations: np.ndarray | None = None  # per control step: what the policy saw
+    final_distance: float | None = None     # reaching tasks: tool to goal at the episode's end
 
 
 def run_episode(cfg: TrainConfig, policy: AsymPolicy, env, record: bool = False) -> EpisodeRecord:
@@ -48,10 +49,11 @@ def run_episode(cfg: TrainConfig, policy: AsymPolicy, env, record: bool = False)
             opts.append(option)
             acts.append(action)
             rews.append(reward)
+    final = env.distance() if hasattr(env, "distance") else None
     if record:
         return EpisodeRecord(ret, steps, large, np.array(opts), np.array(acts), np.array(rews),
-                             np.array(observations))
-    return EpisodeRecord(ret, steps, large)
+                             np.array(observations), final)
+    return EpisodeRecord(ret, steps, large, final_distance=final)
 
 
 def evaluate(cfg: TrainConfig, policy: AsymPolicy, episodes: int, seed: int,
@@ -84,4 +86,11 @@ def evaluate(cfg: TrainConfig, policy: AsymPolicy, episodes: int, seed: int,
         "per_episode": [{"return": float(r.ret), "large_fraction": r.large_steps / r.steps,
                          "steps": r.steps} for r in records],
     }
+    if records and records[0].final_distance is not None:
+        from .arm import SUCCESS_RADIUS
+        d = np.array([r.final_distance for r in records])
+        result["success_rate"] = float(np.mean(d < SUCCESS_RADIUS))
+        result["final_distance"] = float(d.mean())
+        for e, r in zip(result["per_episode"], records):
+            e["final_distance"] = float(r.final_distance)
     return result, records

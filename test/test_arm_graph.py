@@ -65,3 +65,14 @@ def test_cli_errors_for_the_arm():
     assert r.returncode == 2 and "--standin" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run(CLI + ["launch", "arm", "--latency", "0.01"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "add --standin" in r.stderr
+
+
+def test_eval_reports_reaching(tiny_arm):
+    import json
+
+    r = subprocess.run(CLI + ["eval", str(tiny_arm), "--episodes", "2", "--seed", "1", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert 0.0 <= out["success_rate"] <= 1.0 and out["final_distance"] > 0
+    assert all("final_distance" in e for e in out["per_episode"])
