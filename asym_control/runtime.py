@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 

@@ -71,8 +71,16 @@ def set_stamp(stamp, ns: int) -> None:
     stamp.sec, stamp.nanosec = divmod(int(ns), 1_000_000_000)
 
 
-def reward_labels() -> list[str]:
-    return ["episode", "step", "reward", "terminated", "truncated"]
+REWARD_LABELS = ("episode", "step", "reward", "terminated", "truncated")
+
+
+def reward_message(episode: int, step: int, reward: float, terminated: bool, truncated: bool):
+    """/asym/reward: std_msgs/Float64MultiArray with labelled dimensions (REWARD_LABELS)."""
+    from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+
+    msg = Float64MultiArray(data=[float(episode), float(step), float(reward), float(terminated), float(truncated)])
+    msg.layout.dim = [MultiArrayDimension(label=label, size=1, stride=1) for label in REWARD_LABELS]
+    return msg
 
 
 EXECUTORS = ("events", "single", "multi")

@@ -47,7 +47,8 @@ class CostMonitorNode(Node):
         self.cfg = cfg
         self.acc = CostAccumulator(policy.costs, cfg.mode)
         self.selections: collections.deque[int] = collections.deque()
-        self.pending_end: tuple[int, float] | None = None    # (steps in the episode, time seen)
+        # ended episodes awaiting their summary: (steps, time the end was seen, rewards)
+        self.pending_ends: collections.deque[tuple[int, float, list[float]]] = collections.deque()
         self.node_stats: dict[str, dict[str, str]] = {}
         self.running = CostAccumulator(policy.costs, cfg.mode)  # since start, for the live view
         self.summary_pub = self.create_publisher(String, SUMMARY, EVENT_QOS)
@@ -78,18 +79,22 @@ class CostMonitorNode(Node):
         episode, step, reward, terminated, truncated = msg.data[:5]
         self.rewards.append(reward)
         if terminated or truncated:
-            self.pending_end = (int(step) + 1, time.monotonic())
+            self.pending_ends.append((int(step) + 1, time.monotonic(), self.rewards))
+            self.rewards = []
             self.check_end()
 
     def check_end(self) -> None:
-        if self.pending_end is None:
-            return
-        steps, seen = self.pending_end
+        while self.pending_ends and self.summarise(*self.pending_ends[0]):
+            self.pending_ends.popleft()
+
+    def summarise(self, steps: int, seen: float, rewards: list[float]) -> bool:
+        """The summary of the oldest ended episode, once its selections (and every node's
+        counters from after its end) are in; False: not yet."""
         waited = time.monotonic() - seen
         if len(self.selections) < steps and waited < GRACE_S:
-            return  # selections of this episode still in flight
+            return False  # selections of this episode still in flight
         if any(t < seen for t in self.stats_seen.values()) and waited < FRESH_STATS_S:
-            return  # the summary reports every node's counters as of after the episode's end
+            return False  # the summary reports every node's counters as of after the episode's end
         for _ in range(min(steps, len(self.selections))):
             self.acc.add_step(self.selections.popleft())
         # a fresh timeline strip for the next episode, with its steps already seen
@@ -97,10 +102,8 @@ class CostMonitorNode(Node):
         for option in self.selections:
             self.timeline.add(option)
         self.clear_timeline = True
-        for r in self.rewards:
+        for r in rewards:
             self.acc.add_reward(r)
-        self.rewards = []
-        self.pending_end = None
         ep = self.acc.end_episode()
         summary = self.acc.summary()
         summary.update(task=self.cfg.task, mode=self.cfg.mode, last_episode=ep, nodes=self.node_stats,
@@ -109,6 +112,7 @@ class CostMonitorNode(Node):
         self.get_logger().info(
             f"episode {summary['episodes']}: return {ep['return']:.1f}, on large {100 * ep['large_fraction']:.1f}%, "
             f"{ep['flops_per_inference']:.0f} FLOPs/step ({100 * ep['flops_reduction']:.1f}% less than L-only)")
+        return True
 
     def timeline_markers(self) -> MarkerArray:
         stamp = self.get_clock().now().to_msg()

@@ -22,12 +22,12 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
+from std_msgs.msg import Float64MultiArray, String
 
 from ..runtime import RunningStats, command_ok
 from ..tasks import get_task
 from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
-                     publish_status, reward_labels, set_stamp, spin_node, stamp_ns)
+                     publish_status, reward_message, set_stamp, spin_node, stamp_ns)
 
 MAX_RATE_HZ = 1000.0
 
@@ -84,8 +84,7 @@ class SimNode(Node):
         self.answered = True
         self.t_published = 0.0
         self.stamp_published = -1
-        self.sent: dict[int, float] = {}
-        self.reward_dims = [MultiArrayDimension(label=l, size=1, stride=1) for l in reward_labels()]        # real time: stamp -> when its state was published
+        self.sent: dict[int, float] = {}        # real time: stamp -> when its state was published
         self.obs = self.env.reset()
         self.hold = np.zeros(self.spec.act_dim)
         self.wait_for = [t for t in p["wait_for_topics"] if t]
@@ -177,9 +176,7 @@ class SimNode(Node):
         """One control step; then the next state goes out first (it is on the control path) and
         the reward after it."""
         _, reward, terminated, truncated = self.env.step(action)
-        out = Float64MultiArray()
-        out.layout.dim = self.reward_dims
-        out.data = [float(self.episode), float(self.env.t - 1), reward, float(terminated), float(truncated)]
+        out = reward_message(self.episode, self.env.t - 1, reward, terminated, truncated)
         if terminated or truncated:
             self.episode += 1
             if self.episodes_wanted and self.episode >= self.episodes_wanted:

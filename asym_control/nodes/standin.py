@@ -24,13 +24,13 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
+from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from ..arm import ARM_JOINTS, SUCCESS_RADIUS
 from ..tasks import get_task
 from .common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
-                     publish_status, reward_labels, set_stamp, spin_node)
+                     publish_status, reward_message, set_stamp, spin_node)
 
 EXTRA_JOINT = "gripper_joint"
 
@@ -158,9 +158,8 @@ class StandinNode(Node):
         self.env.t += 1
         d = self.env.distance()
         truncated = self.env.t >= self.env.episode_steps
-        out = Float64MultiArray(data=[float(self.episode), float(self.env.t - 1),
-                                      -d + (1.0 if d < SUCCESS_RADIUS else 0.0), 0.0, float(truncated)])
-        out.layout.dim = [MultiArrayDimension(label=l, size=1, stride=1) for l in reward_labels()]
+        out = reward_message(self.episode, self.env.t - 1, -d + (1.0 if d < SUCCESS_RADIUS else 0.0), False,
+                             truncated)
         if not truncated:
             self.publish_state()
             self.reward_pub.publish(out)

@@ -16,7 +16,7 @@ from ..agent import OPTION_NAMES
 from ..checkpoint import load_policy
 from ..flops import actor_flops
 from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import (INTERNAL_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, publish_status, spin_node, sub_command_topic,
+from .common import (DIAG_QOS, DIAGNOSTICS, INTERNAL_QOS, publish_status, spin_node, sub_command_topic,
                      sub_state_topic)
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
