@@ -194,10 +194,13 @@ def cmd_plot(a) -> int:
         for d in a.run_dirs:
             cfg, policy = load_policy(d)
             result, _ = evaluate(cfg, policy, a.episodes, a.seed)
-            points.append(dict(result, cost_lambda=cfg.cost_lambda))
+            points.append(dict(result, cost_lambda=0.0 if cfg.no_cost else cfg.cost_lambda, steps=cfg.steps))
         if len({p["task"] for p in points}) > 1:
             raise UserError("sweep: all runs must be of one task")
-        written = plots.sweep(points, f"{points[0]['task']}: lambda sweep ({a.episodes} episodes per run)", a.out)
+        steps = sorted({p["steps"] for p in points})
+        trained = f"{steps[0] // 1000}k steps each" if len(steps) == 1 else "steps differ"
+        written = plots.sweep(points, f"{points[0]['task']}: lambda sweep, one run per lambda ({trained}), "
+                                      f"{a.episodes} evaluation episodes each", a.out)
     for path in written:
         print(path)
     return 0

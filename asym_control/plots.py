@@ -103,7 +103,14 @@ def sweep(points: list[dict], title: str, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.errorbar(lam, [p["return_mean"] for p in points], yerr=[p["return_std"] for p in points], marker="o",
                 color="k", capsize=3, label="return")
-    ax.set_xscale("log")
+    positive = lam[lam > 0]
+    if len(positive) and np.any(lam == 0):
+        # lambda = 0 (no cost) on the same axis: linear below the smallest positive lambda
+        ax.set_xscale("symlog", linthresh=positive.min(), linscale=0.5)
+    elif len(positive):
+        ax.set_xscale("log")
+    ax.set_xticks(lam)
+    ax.set_xticklabels(["0" if v == 0 else f"{v:g}" for v in lam])
     ax.set_xlabel("lambda (cost coefficient)")
     ax.set_ylabel("return")
     ax2 = ax.twinx()
@@ -112,8 +119,8 @@ def sweep(points: list[dict], title: str, out: Path) -> list[Path]:
     ax2.set_ylim(0, 100)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=8)
-    ax.set_title(title)
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper right", fontsize=8)
+    ax.set_title(title, fontsize=10)
     return _save(fig, out)
 
 
