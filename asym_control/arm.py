@@ -27,7 +27,12 @@ ARM_PHYSICS_DT = 0.002         # s
 ARM_EPISODE_STEPS = 100        # 4 s per reach
 SUCCESS_RADIUS = 0.05          # m: a reach succeeds when the tool ends this close to the goal
 MAX_STEP_FRACTION = 0.5        # of velocity limit x control period per step
-HOME = np.array([0.0, -0.6, 1.2, -0.6, 0.0, 0.0])  # a relaxed elbow-up pose inside the limits
+HOME = np.array([0.0, -0.7, 2.1, 0.2, 0.0, 0.0])   # ready pose: the tool at (0.45, 0, 0.55) m
+# goals: a table-top workspace in front of the arm (base frame, m), where a reach is reachable
+WORKSPACE_LOW = np.array([0.25, -0.45, 0.10])
+WORKSPACE_HIGH = np.array([0.75, 0.45, 0.70])
+SHOULDER = np.array([0.0, 0.0, 0.1625])
+MAX_REACH = 0.9                # m from the shoulder: inside the arm's ~1 m reach, wrist included
 
 
 class UrdfError(ValueError):
@@ -210,14 +215,11 @@ def action_to_target(action: np.ndarray, position: np.ndarray, arm: ArmDescripti
 
 
 def sample_goal(rng: np.random.Generator, arm: ArmDescription | None = None) -> np.ndarray:
-    """A reachable goal: the tool position of a random configuration, above the table (z >= 0.1)
-    and away from the base column (>= 0.25 m from the z axis)."""
-    arm = arm or default_arm()
-    lo, hi = np.maximum(arm.lower, -math.pi), np.minimum(arm.upper, math.pi)
+    """A goal uniform in the table-top workspace in front of the arm, within MAX_REACH of the
+    shoulder."""
     while True:
-        q = rng.uniform(lo, hi)
-        p = arm.forward(q)
-        if p[2] >= 0.1 and math.hypot(p[0], p[1]) >= 0.25:
+        p = rng.uniform(WORKSPACE_LOW, WORKSPACE_HIGH)
+        if np.linalg.norm(p - SHOULDER) <= MAX_REACH:
             return p
 
 

@@ -83,10 +83,16 @@ def test_actions_become_bounded_position_targets():
 
 def test_goals_are_reachable_and_above_the_table():
     rng = np.random.default_rng(3)
-    for _ in range(50):
-        g = sample_goal(rng)
-        assert g[2] >= 0.1 and math.hypot(g[0], g[1]) >= 0.25
-        assert np.linalg.norm(g - np.array([0, 0, 0.1625])) < 1.12
+    goals = np.array([sample_goal(rng) for _ in range(200)])
+    assert np.all(goals[:, 2] >= 0.1) and np.all(goals[:, 0] >= 0.25)   # in front, above the table
+    assert np.all(np.linalg.norm(goals - np.array([0, 0, 0.1625]), axis=1) <= 0.9)
+    assert goals[:, 1].min() < -0.3 and goals[:, 1].max() > 0.3          # the whole width
+    # and the arm can get there: some configuration inside the limits puts the tool on each goal
+    arm = default_arm()
+    qs = rng.uniform(arm.lower, arm.upper, size=(20000, 6))
+    tools = np.array([arm.forward(q) for q in qs])
+    for g in goals[:20]:
+        assert np.linalg.norm(tools - g, axis=1).min() < 0.08
 
 
 def test_arm_reach_observation_and_reward():
