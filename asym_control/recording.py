@@ -159,16 +159,20 @@ def read_messages(path: Path):
 
 
 def read_episode(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The first episode of a recording: the selection and the forwarded command of every step."""
+    """The first episode of a recording: the selection and the forwarded command of every step.
+
+    Its length is the step index of its last reward + 1: messages of different writers arrive
+    in no guaranteed order, so the last reward may be logged before the last selection."""
     options, actions = [], []
+    steps = None
     for topic, msg, _ in read_messages(path):
         if topic == "/asym/selection":
             options.append(int(msg.data))
         elif topic == "/asym/command":
             actions.append(list(msg.effort))
-        elif topic == "/asym/reward" and (msg.data[3] or msg.data[4]):
-            break
-    n = min(len(options), len(actions))
+        elif topic == "/asym/reward" and steps is None and (msg.data[3] or msg.data[4]):
+            steps = int(msg.data[1]) + 1
+    n = min(len(options), len(actions), steps if steps is not None else len(options))
     if n == 0:
         raise ValueError(f"{path} holds no /asym/selection and /asym/command messages")
     return np.array(options[:n]), np.array(actions[:n])
