@@ -71,6 +71,13 @@ class Rig:
                  and self.node.pub.get_subscription_count() > 0)
         return r
 
+    def activate(self):
+        """Configured, a state seen, active."""
+        assert self.configure() == TransitionCallbackReturn.SUCCESS
+        self.publish_state()
+        wait(lambda: self.node.layer.q is not None)
+        assert self.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
     def publish_state(self, q_task=None):
         q = self.q_task if q_task is None else q_task
         by_name = dict(zip(ARM_JOINTS, q))
@@ -134,10 +141,7 @@ def test_activate_needs_a_fresh_state(rig):
 
 
 def test_adversarial_commands_stay_inside_the_limits(rig):
-    rig.configure()
-    rig.publish_state()
-    wait(lambda: rig.node.layer.q is not None)
-    rig.node.trigger_activate()
+    rig.activate()
     rng = np.random.default_rng(0)
     bad = [np.full(6, np.nan), np.full(6, np.inf), np.full(6, 1e9), np.full(5, 0.5)]
     rig.stream(1.2, lambda k: bad[k % 4] if k % 2 else rng.uniform(-1, 1, 6))
@@ -152,10 +156,7 @@ def test_adversarial_commands_stay_inside_the_limits(rig):
 
 
 def test_watchdog_holds_once_when_the_state_stops(rig):
-    rig.configure()
-    rig.publish_state()
-    wait(lambda: rig.node.layer.q is not None)
-    rig.node.trigger_activate()
+    rig.activate()
     rig.stream(0.3, lambda k: np.full(6, 0.5))
     n = len(rig.out)
     time.sleep(0.8)                                              # no state for > 0.3 s
@@ -165,10 +166,7 @@ def test_watchdog_holds_once_when_the_state_stops(rig):
 
 
 def test_estop_by_topic_and_by_service(rig):
-    rig.configure()
-    rig.publish_state()
-    wait(lambda: rig.node.layer.q is not None)
-    rig.node.trigger_activate()
+    rig.activate()
     rig.stream(0.2, lambda k: np.full(6, 0.5))
     rig.estop_pub.publish(Bool(data=True))
     wait(lambda: rig.node.layer.estopped)
@@ -199,10 +197,7 @@ def test_estop_by_topic_and_by_service(rig):
 def test_soft_start_ramps_from_the_measured_pose():
     rig = Rig(soft_start_s=1.0)
     try:
-        rig.configure()
-        rig.publish_state()
-        wait(lambda: rig.node.layer.q is not None)
-        rig.node.trigger_activate()
+        rig.activate()
         rig.stream(0.6, lambda k: np.ones(6))
         wait(lambda: len(rig.out) > 5)
         lim = rig.node.layer.limits
@@ -219,10 +214,7 @@ def test_soft_start_ramps_from_the_measured_pose():
 def test_trajectory_controller_gets_named_joints():
     rig = Rig(controller_type="joint_trajectory_controller")
     try:
-        rig.configure()
-        rig.publish_state()
-        wait(lambda: rig.node.layer.q is not None)
-        rig.node.trigger_activate()
+        rig.activate()
         rig.stream(0.3, lambda k: np.zeros(6))
         wait(lambda: len(rig.out) > 1)
         msg = rig.out[-1]
