@@ -133,7 +133,7 @@ class MasterNode(Node):
             # the goal rides along to the sub-policy, as named entries of the forwarded state
             msg = JointState(header=msg.header, name=list(msg.name) + list(GOAL_NAMES),
                              position=list(msg.position) + self.goal.tolist(),
-                             velocity=list(msg.velocity) + [0.0] * 3 if len(msg.velocity) else [])
+                             velocity=(list(msg.velocity) + [0.0] * 3) if len(msg.velocity) else [])
         try:
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity, sensors)
         except StateRejected as e:
@@ -213,7 +213,6 @@ class MasterNode(Node):
     def watchdog(self) -> None:
         now = time.perf_counter()
         if self.current is not None and not self.answered and now - self.t_forward > self.command_timeout:
-            # the selected sub-policy did not answer: fall back to the other one for this state
             # the selected sub-policy did not answer: this state is lost (a command for it would
             # now be older than the timeout); the other sub-policy takes the next one
             lost = self.option
