@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cost coefficient (default: the task's, paper Table II)")
     t.add_argument("--small", type=_positive(int), default=None, help="small sub-policy width")
     t.add_argument("--large", type=_positive(int), default=None, help="large sub-policy width")
+    t.add_argument("--critic-units", type=_positive(int), default=None,
+                   help="hidden units of every critic (training only; default: the task's, else the actor's width)")
     t.add_argument("--no-cost", action="store_true", help="ablation: no cost term in the master's reward")
     t.add_argument("--separate-buffers", action="store_true",
                    help="ablation: each sub-policy learns only from its own transitions")
@@ -239,9 +241,11 @@ def cmd_launch(a) -> int:
 
 def cmd_train(a) -> int:
     from .config import TrainConfig
+    from .sac import SACConfig
     from .train import prepare_run_dir, train
 
     cfg = TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
+                      sac=SACConfig(critic_units=a.critic_units),
                       cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                       no_cost=a.no_cost, separate_buffers=a.separate_buffers,
                       checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,

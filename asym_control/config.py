@@ -72,6 +72,8 @@ class TrainConfig:
             fill["large_units"] = spec.large_units
         if self.episode_steps is None:
             fill["episode_steps"] = spec.episode_steps
+        if self.sac.critic_units is None and spec.critic_units is not None:
+            fill["sac"] = dataclasses.replace(self.sac, critic_units=spec.critic_units)
         for k, v in fill.items():
             object.__setattr__(self, k, v)
         for name in ("small_units", "large_units"):

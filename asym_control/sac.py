@@ -33,6 +33,9 @@ class SACConfig:
     tau: float = 0.005
     """Polyak coefficient of the target critics, updated every step"""
     batch_size: int = 256
+    critic_units: int | None = None
+    """hidden units of the critics; None: the actor's. Training only: the deployed policy is the
+    actor, so a wider critic costs nothing at inference"""
 
 
 class SquashedGaussianActor:
@@ -93,7 +96,8 @@ class SAC:
         self.config = config
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.actor = SquashedGaussianActor(obs_dim, act_dim, config.units, config.activation, rng)
-        sizes = [obs_dim + act_dim, config.units, config.units, 1]
+        cu = config.critic_units or config.units
+        sizes = [obs_dim + act_dim, cu, cu, 1]
         self.critic = MLP(sizes, config.activation, ensemble=2, rng=rng)
         self.critic_target = MLP(sizes, config.activation, ensemble=2)
         self.critic_target.copy_from(self.critic)

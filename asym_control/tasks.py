@@ -49,6 +49,7 @@ class TaskSpec:
     episode_steps: int
     paper: dict                      # Table III row: s_only, l_only, ours, large_pct, flops_reduction_pct
     actuator_names: tuple[str, ...] = ()
+    critic_units: int | None = None  # critics' width in training; None: each actor's (the paper's)
 
     def make_env(self, seed: int, episode_steps: int | None = None) -> "TaskEnv":
         steps = episode_steps or self.episode_steps
@@ -156,12 +157,14 @@ _register(TaskSpec(
 # Not in the paper: goal-conditioned reaching with the package's 6-DoF arm (asym_control/arm.py).
 # Widths 8 and 64 as for walker-stand (c_large 17.5); lambda 1e-3, the scale of a step's reward
 # near the goal (a few cm of distance), so that the large sub-policy's extra cost, lambda x
-# (c_large - 1) = 0.0165 per step, is worth paying only where it gains about that much. Measured
-# (docs/benchmarks.md): the reward's +1 per step inside 5 cm makes precision pay, and the master
-# keeps the large sub-policy on ~90% of the steps at lambda 1e-3 and at 1e-2 alike.
+# (c_large - 1) = 0.0165 per step, is worth paying only where it gains about that much.
+# Critics 256 wide (training only, no inference cost): with critics as narrow as the actors the
+# goal-conditioned value is not learned (L-only, 60k steps: 20% success with 64-wide critics,
+# 90% at 30k steps with 256; docs/benchmarks.md).
 _register(TaskSpec(
     "arm-reach", "arm", "urdf/arm.urdf", 27, 6, ARM_JOINTS, GOAL_NAMES,
-    arm_observation, 8, 64, 1e-3, ARM_CONTROL_DT, ARM_EPISODE_STEPS, {}, actuator_names=ARM_JOINTS))
+    arm_observation, 8, 64, 1e-3, ARM_CONTROL_DT, ARM_EPISODE_STEPS, {}, actuator_names=ARM_JOINTS,
+    critic_units=256))
 
 
 class UnknownTask(ValueError):

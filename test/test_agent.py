@@ -138,3 +138,18 @@ def test_resumed_run_continues_exactly_like_the_uninterrupted_one(tmp_path, para
     train(cfg, tmp_path / "cut", resume=True, progress=False, trace=rest)
     assert rest[0][0] == 108
     assert _same(full[108:], rest)
+
+
+def test_critic_width_is_a_training_setting_that_leaves_the_actors_alone():
+    from asym_control.sac import SACConfig
+
+    cfg = TrainConfig(task="arm-reach")      # the task's default: critics 256 wide
+    assert cfg.sac.critic_units == 256
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    agent = AsymAgent(cfg)
+    for option, units in ((SMALL, 8), (LARGE, 64)):
+        sub = agent.subs[option]
+        assert sub.actor.net.sizes == [27, units, units, 12]       # inference cost unchanged
+        assert sub.critic.sizes == [33, 256, 256, 1]
+    narrow = AsymAgent(TrainConfig(task="walker-stand", sac=SACConfig()))
+    assert narrow.subs[SMALL].critic.sizes[1] == 8                  # the paper's: as wide as the actor
