@@ -56,7 +56,8 @@ def _nodes(context, *args, **kwargs):
         urdf = (package_root() / "urdf" / "arm.urdf").read_text()
         actions.append(Node(package="robot_state_publisher", executable="robot_state_publisher",
                             parameters=[{"robot_description": urdf}], output="screen"))
-        actions.append(Node(package="rviz2", executable="rviz2", output="screen"))
+        actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", str(package_root() / "config" / "arm.rviz")],
+                            output="screen"))
     return actions
 
 

@@ -117,3 +117,25 @@ def test_link_lengths(models):
     for side in ("right", "left"):
         assert np.linalg.norm(urdf.joints[f"{side}_knee"]["xyz"]) == pytest.approx(0.45)   # hip -> knee
         assert np.linalg.norm(urdf.joints[f"{side}_ankle"]["xyz"]) == pytest.approx(0.5)   # knee -> ankle
+
+
+@pytest.mark.parametrize("robot,topics", [
+    ("walker", {"/robot_description", "/asym/timeline"}),
+    ("arm", {"/robot_description", "/asym/timeline", "/asym/goal"}),
+])
+def test_rviz_config_shows_what_the_graph_publishes_in_a_frame_of_the_urdf(robot, topics):
+    import yaml
+
+    root = URDF.parent.parent
+    rviz = yaml.safe_load((root / "config" / f"{robot}.rviz").read_text())
+    manager = rviz["Visualization Manager"]
+    shown = set()
+    for d in manager["Displays"]:
+        for key in ("Topic", "Description Topic"):
+            if key in d:
+                shown.add(d[key]["Value"])
+    assert topics <= shown
+    links = {link.get("name") for link in ET.parse(root / "urdf" / f"{robot}.urdf").getroot().findall("link")}
+    assert manager["Global Options"]["Fixed Frame"] in links
+    # the launch file opens this config
+    assert f'"{robot}.rviz"' in (root / "launch" / f"{robot}.launch.py").read_text()
