@@ -87,17 +87,8 @@ class MasterCore:
         self.step = 0
         self.option = None
 
-    def deciding(self) -> bool:
-        """Whether the next `select` runs the DQN (it then needs the observation)."""
-        return (self.step % self.cfg.n_omega == 0 or self.option is None) and self.policy.master is not None
-
-    def steps_left(self) -> int:
-        """Control steps of the current macro step from the last selected one on, it included."""
-        return self.cfg.n_omega - (self.step - 1) % self.cfg.n_omega
-
-    def select(self, obs: np.ndarray | None) -> int:
-        """The option for this control step (call once per step; obs may be None when not
-        `deciding()`)."""
+    def select(self, obs: np.ndarray) -> int:
+        """The option for this control step (call once per step)."""
         if self.step % self.cfg.n_omega == 0 or self.option is None:
             if self.policy.master is None:
                 self.option = self.cfg.options()[0]

@@ -3,8 +3,7 @@
 Runs the graph of config/walker.yaml with the simulator in real time at --rate Hz for about
 --seconds, multi-process and single-process, and reports the simulator's measurement: the time
 from publishing a /joint_states message to receiving the actuator command the master forwarded
-for it (state -> selected sub-policy -> master on most steps; through the master first on a
-step that starts a selection), p50 and p99, and the missed deadlines
+for it (through master -> selected sub-policy -> master), p50 and p99, and the missed deadlines
 (control periods that ended with no command for the period's state).
 
     python bench/latency.py --rate 500 --seconds 30 [--executor events|single|multi] [--only multi|single]

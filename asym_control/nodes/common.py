@@ -47,11 +47,6 @@ def sub_state_topic(option_name: str) -> str:
     return f"{option_name}/joint_states"
 
 
-# the named entry the master appends to a state it forwards to a sub-policy: how many control
-# steps, this one included, the sub-policy is selected for (it reads the others on /joint_states)
-LEASE = "asym_lease_steps"
-
-
 def sub_command_topic(option_name: str) -> str:
     return f"{option_name}/command"
 

@@ -1,11 +1,8 @@
 """`master`: the master policy and the gate.
 
-On every /joint_states message: every n_omega control steps builds the observation with the
-task's observation function and runs the DQN. It forwards the state that starts a selection to
-the selected sub-policy only (`<option>/joint_states`), with a lease: the control steps the
-selection lasts, that one included. The selected sub-policy reads the lease's other states from
-/joint_states itself (one hop fewer on their way to the actuator); the other computes nothing.
-A fallback, a new goal or a resent state starts a new lease. With every command it forwards it
+On every /joint_states message: builds the observation with the task's observation function,
+runs the DQN every n_omega control steps, and forwards the state to the selected sub-policy only
+(`<option>/joint_states`), so the other computes nothing. With every command it forwards it
 publishes the selection (std_msgs/UInt8 on `selection`: 0 small, 1 large), one per control step,
 and the command again as sensor_msgs/JointState on `command`, stamped with the state it answers
 (for recordings and latency measurement; the actuator topic stays a plain Float64MultiArray as
@@ -41,7 +38,7 @@ from ..arm import GOAL_NAMES
 from ..checkpoint import load_policy
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
 from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS,
-                     INTERNAL_QOS, JOINT_STATES, LEASE, SELECTION, publish_status, spin_node, stamp_ns, sub_command_topic,
+                     INTERNAL_QOS, JOINT_STATES, SELECTION, publish_status, spin_node, stamp_ns, sub_command_topic,
                      sub_state_topic)
 
 
@@ -96,7 +93,6 @@ class MasterNode(Node):
         # goal-conditioned tasks: the goal comes from its own topic and travels with the state
         # forwarded to the sub-policy, so both decide with the same goal
         self.goal: np.ndarray | None = None
-        self.goal_version = 0
         if self.spec.sensor_names == GOAL_NAMES:
             self.declare_parameter("goal_topic", GOAL)
             self.create_subscription(PointStamped, g("goal_topic"), self.on_goal, GOAL_QOS)
@@ -110,12 +106,7 @@ class MasterNode(Node):
         self.t_forward = 0.0
         self.answered = True
         self.holding = False
-        self.lease_option: int | None = None   # the sub-policy holding the lease, and how many
-        self.lease_left = 0                     # states it still reads from /joint_states itself
-        self.lease_goal = 0
-        self.early: tuple[int, JointState] | None = None  # a command that beat its state here
         self.forwarded = 0
-        self.states_forwarded = 0
         self.rejected_states = 0
         self.rejected_commands = 0
         self.fallbacks = 0
@@ -130,8 +121,6 @@ class MasterNode(Node):
         if not np.all(np.isfinite(goal)):
             self.get_logger().error("goal rejected: NaN or Inf", throttle_duration_sec=1.0)
             return
-        if self.goal is None or not np.array_equal(goal, self.goal):
-            self.goal_version += 1
         self.goal = goal
 
     def on_state(self, msg: JointState) -> None:
@@ -141,6 +130,10 @@ class MasterNode(Node):
                 self.get_logger().info("waiting for a goal", throttle_duration_sec=2.0)
                 return
             sensors = self.goal
+            # the goal rides along to the sub-policy, as named entries of the forwarded state
+            msg = JointState(header=msg.header, name=list(msg.name) + list(GOAL_NAMES),
+                             position=list(msg.position) + self.goal.tolist(),
+                             velocity=(list(msg.velocity) + [0.0] * 3) if len(msg.velocity) else [])
         try:
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity, sensors)
         except StateRejected as e:
@@ -157,7 +150,6 @@ class MasterNode(Node):
             return
         if self.last_stamp is not None and stamp < self.last_stamp:
             self.core.reset()      # the simulator's clock went back: a new episode
-            self.lease_left = 0
         for o, ok in self.core.available.items():   # give a lost sub-policy another chance
             if not ok and self.t_state - self.t_unavailable[o] > self.retry_s \
                     and self.count_subscribers(self.forward_pubs[o].topic_name) > 0:
@@ -177,51 +169,20 @@ class MasterNode(Node):
             self.get_logger().info("waiting for the sub-policy nodes to connect", throttle_duration_sec=1.0)
             return
         self.last_stamp = stamp
-        deciding = self.core.deciding()
-        if deciding:
-            obs = self.spec.observation(state)
-            with Timer(self.infer):
-                option = self.core.select(obs)
-        else:
-            option = self.core.select(None)
+        obs = self.spec.observation(state)
+        with Timer(self.infer):
+            option = self.core.select(obs)
         self.option = option
         self.current = msg
         self.answered = False
-        self.t_forward = self.t_state
-        if not deciding and option == self.lease_option and self.lease_left > 0 \
-                and self.lease_goal == self.goal_version:
-            self.lease_left -= 1     # the selected sub-policy reads this state itself
-        else:
-            self.forward(msg)
-        if self.early is not None:
-            early_option, early = self.early
-            if stamp_ns(early.header.stamp) <= stamp:
-                self.early = None
-                self.on_command(early_option, early)
+        self.forward(msg)
 
     def forward(self, msg: JointState) -> None:
-        """Forward the state to the selected sub-policy with a lease for the rest of the
-        current macro step."""
-        steps = self.core.steps_left()
-        # the goal (goal-conditioned tasks) and the lease ride along as named entries
-        extra_names, extra = [LEASE], [float(steps)]
-        if self.spec.sensor_names == GOAL_NAMES:
-            extra_names, extra = list(GOAL_NAMES) + extra_names, self.goal.tolist() + extra
-        lease = JointState(header=msg.header, name=list(msg.name) + extra_names,
-                           position=list(msg.position) + extra,
-                           velocity=(list(msg.velocity) + [0.0] * len(extra)) if len(msg.velocity) else [])
-        self.lease_option, self.lease_left, self.lease_goal = self.option, steps - 1, self.goal_version
         self.t_forward = time.perf_counter()
-        self.states_forwarded += 1
-        self.forward_pubs[self.option].publish(lease)
+        self.forward_pubs[self.option].publish(msg)
 
     # commands -------------------------------------------------------------------------------
     def on_command(self, option: int, msg: JointState) -> None:
-        if self.last_stamp is not None and stamp_ns(msg.header.stamp) > self.last_stamp:
-            # the sub-policy read the robot's state before this node did: keep the command
-            # until that state is here, then check it like any other
-            self.early = (option, msg)
-            return
         if option != self.option or self.current is None:
             self.rejected_commands += 1
             self.get_logger().warning(f"command from the unselected {OPTION_NAMES[option]} sub-policy dropped",
@@ -269,7 +230,6 @@ class MasterNode(Node):
                 and now - self.t_state > self.state_timeout:
             self.holding = True
             self.current = None
-            self.lease_left = 0    # the next state starts a new lease
             self.actuator_pub.publish(Float64MultiArray(data=list(self.hold)))
             self.note(f"no state for {self.state_timeout * 1e3:.0f} ms: gate closed, hold command sent")
 
@@ -288,7 +248,6 @@ class MasterNode(Node):
         if self.holding:
             level = DiagnosticStatus.WARN
         values = {"inferences": self.core.inferences, "control_steps_forwarded": self.forwarded,
-                  "states_forwarded": self.states_forwarded,
                   "inference_mean_us": 1e6 * self.infer.mean, "rejected_states": self.rejected_states,
                   "rejected_commands": self.rejected_commands, "fallbacks": self.fallbacks,
                   "last_event": self.events[-1] if self.events else ""}
