@@ -86,3 +86,34 @@ def test_cost_monitor_publishes_a_bounded_timeline_reset_per_episode():
     finally:
         ex.shutdown(timeout_sec=2)
         rclpy.try_shutdown(context=ctx)
+
+
+def test_timeline_is_built_only_for_a_reader():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = CostMonitorNode(context=ctx, namespace="/asym", parameter_overrides=[
+            Parameter("checkpoint_dir", value=CKPT), Parameter("timeline_length", value=50)])
+        for k in range(30):
+            node.on_selection(UInt8(data=k % 2))
+        node.publish_timeline()
+        assert node.timeline_published == 0          # headless: no RViz, no markers
+        probe = rclpy.create_node("probe", context=ctx)
+        got = []
+        probe.create_subscription(MarkerArray, "/asym/timeline", got.append, 10)
+        deadline = time.monotonic() + 10
+        while node.timeline_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        node.publish_timeline()
+        assert node.timeline_published == 1
+        ex = SingleThreadedExecutor(context=ctx)
+        ex.add_node(probe)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            ex.spin_once(timeout_sec=0.1)
+        # a reader that joins late gets the whole strip, the clearing marker first
+        assert got and got[0].markers[0].action == Marker.DELETEALL
+        dots = next(m for m in got[0].markers if m.type == Marker.SPHERE_LIST)
+        assert len(dots.points) == 30
+    finally:
+        rclpy.try_shutdown(context=ctx)
