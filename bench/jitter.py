@@ -16,6 +16,8 @@ import argparse
 import json
 import time
 
+from hoststat import cpu_times, steal_share
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -24,6 +26,7 @@ def main():
     a = p.parse_args()
     threshold = a.gap_ms / 1e3
     gaps = []
+    host = cpu_times()
     start = last = time.perf_counter()
     while last - start < a.seconds:
         now = time.perf_counter()
@@ -34,7 +37,7 @@ def main():
     print(json.dumps({"seconds": a.seconds, "gap_ms": a.gap_ms, "gaps": len(gaps_ms),
                       "gaps_over_2ms": sum(g > 2.0 for g in gaps_ms),
                       "max_gap_ms": round(gaps_ms[-1], 3) if gaps_ms else 0.0,
-                      "stalled_ms": round(sum(gaps_ms), 1)}))
+                      "stalled_ms": round(sum(gaps_ms), 1), "cpu_steal": steal_share(host, cpu_times())}))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import os
 import time
 import warnings
 
+from hoststat import cpu_times, steal_share
+
 warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 
@@ -42,6 +44,7 @@ def main():
         if a.only and (a.only == "single") != single:
             continue
         t = time.perf_counter()
+        host = cpu_times()
         outcome = run_graph("walker", episodes=1, lockstep=False, rate_hz=a.rate,
                             checkpoint_dir=a.checkpoint_dir, single_process=single, timeout_s=a.seconds * 8 + 60,
                             extra={"sim": {"episode_steps": steps}})
@@ -53,6 +56,7 @@ def main():
             "latency_p50_ms": round(sim["latency_p50_ms"], 3), "latency_p99_ms": round(sim["latency_p99_ms"], 3),
             "latency_max_ms": round(sim["latency_max_ms"], 3), "missed_deadlines": sim["missed_deadlines"],
             "return_mean": round(s["return_mean"], 1), "large_fraction": round(s["large_fraction"], 4),
+            "cpu_steal": steal_share(host, cpu_times()),   # of the 2 cores' time, taken by the host
         }), flush=True)
 
 
