@@ -2,6 +2,7 @@
 
 import ast
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,23 @@ def test_launch_description_matches_the_yaml():
     nodes = opaque.execute(ctx)
     yaml_nodes = load_graph("walker", {"sim": {"lockstep": False, "episodes": 0}})
     assert [n.node_name for n in nodes] == [n.name for n in yaml_nodes]
+
+
+def test_throttled_logger_logs_once_per_period_per_key_and_formats_only_what_it_logs(capfd):
+    import rclpy.logging
+
+    from asym_control.nodes.common import ThrottledLogger
+
+    log = ThrottledLogger(rclpy.logging.get_logger("throttle_test"), period_s=0.2)
+    made = []
+
+    def text():
+        made.append(1)
+        return "stale command dropped"
+    assert [log("warning", "stale", text) for _ in range(50)] == [True] + [False] * 49
+    assert len(made) == 1                                   # suppressed messages are never formatted
+    assert log("error", "bad", "state rejected: NaN")       # another key has its own clock
+    time.sleep(0.25)
+    assert log("warning", "stale", text)                     # the period is over
+    err = capfd.readouterr().err
+    assert err.count("stale command dropped") == 2 and err.count("state rejected: NaN") == 1

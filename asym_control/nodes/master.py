@@ -37,14 +37,16 @@ from ..agent import LARGE, OPTION_NAMES, SMALL
 from ..arm import GOAL_NAMES
 from ..checkpoint import load_policy
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS,
-                     INTERNAL_QOS, JOINT_STATES, SELECTION, publish_status, spin_node, stamp_ns, sub_command_topic,
+from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS, INTERNAL_QOS,
+                     JOINT_STATES, SELECTION, ThrottledLogger, publish_status, spin_node, stamp_ns, sub_command_topic,
                      sub_state_topic)
+
 
 
 class MasterNode(Node):
     def __init__(self, **kwargs):
         super().__init__("master", **kwargs)
+        self.log = ThrottledLogger(self.get_logger())
         self.declare_parameter("checkpoint_dir", "checkpoints/walker-stand/asym")
         self.declare_parameter("task", "walker-stand")
         self.declare_parameter("actuator_topic", ACTUATOR)
@@ -119,7 +121,7 @@ class MasterNode(Node):
     def on_goal(self, msg: PointStamped) -> None:
         goal = np.array([msg.point.x, msg.point.y, msg.point.z])
         if not np.all(np.isfinite(goal)):
-            self.get_logger().error("goal rejected: NaN or Inf", throttle_duration_sec=1.0)
+            self.log("error", "goal_rejected", "goal rejected: NaN or Inf")
             return
         self.goal = goal
 
@@ -127,7 +129,7 @@ class MasterNode(Node):
         sensors = ()
         if self.spec.sensor_names == GOAL_NAMES:
             if self.goal is None:
-                self.get_logger().info("waiting for a goal", throttle_duration_sec=2.0)
+                self.log("info", "waiting_goal", "waiting for a goal")
                 return
             sensors = self.goal
             # the goal rides along to the sub-policy, as named entries of the forwarded state
@@ -138,7 +140,7 @@ class MasterNode(Node):
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity, sensors)
         except StateRejected as e:
             self.rejected_states += 1
-            self.get_logger().error(f"state rejected: {e}", throttle_duration_sec=1.0)
+            self.log("error", "state_rejected", lambda: f"state rejected: {e}")
             return
         stamp = stamp_ns(msg.header.stamp)
         self.t_state = time.perf_counter()
@@ -159,14 +161,13 @@ class MasterNode(Node):
             self.ready = (self.selection_pub.get_subscription_count() >= self.wait_for_subscribers
                           and self.stamped_pub.get_subscription_count() >= self.wait_for_command_readers)
             if not self.ready:
-                self.get_logger().info("waiting for the cost monitor (and recorders) to connect",
-                                       throttle_duration_sec=1.0)
+                self.log("info", "waiting_readers", "waiting for the cost monitor (and recorders) to connect")
                 return
         if not all(self.forward_pubs[o].get_subscription_count() for o in self.forward_pubs
                    if self.core.available[o]):
             # a sub-policy node is not connected yet: deciding now would send this state into
             # the void. Wait; the robot's next state (or the lockstep simulator's resend) retries.
-            self.get_logger().info("waiting for the sub-policy nodes to connect", throttle_duration_sec=1.0)
+            self.log("info", "waiting_subs", "waiting for the sub-policy nodes to connect")
             return
         self.last_stamp = stamp
         obs = self.spec.observation(state)
@@ -185,22 +186,21 @@ class MasterNode(Node):
     def on_command(self, option: int, msg: JointState) -> None:
         if option != self.option or self.current is None:
             self.rejected_commands += 1
-            self.get_logger().warning(f"command from the unselected {OPTION_NAMES[option]} sub-policy dropped",
-                                   throttle_duration_sec=1.0)
+            self.log("warning", "unselected",
+                     lambda: f"command from the unselected {OPTION_NAMES[option]} sub-policy dropped")
             return
         if stamp_ns(msg.header.stamp) != self.last_stamp or self.answered:
             self.rejected_commands += 1
-            self.get_logger().warning("stale command dropped (it answers an older state)", throttle_duration_sec=1.0)
+            self.log("warning", "stale", "stale command dropped (it answers an older state)")
             return
         if time.perf_counter() - self.t_state > self.command_timeout:
             self.rejected_commands += 1
-            self.get_logger().warning("command dropped: older than command_timeout_s", throttle_duration_sec=1.0)
+            self.log("warning", "late", "command dropped: older than command_timeout_s")
             return
         reason = command_ok(msg.effort, self.spec.act_dim)
         if reason is not None:
             self.rejected_commands += 1
-            self.get_logger().error(f"command from {OPTION_NAMES[option]} rejected: {reason}",
-                                    throttle_duration_sec=1.0)
+            self.log("error", "bad_command", lambda: f"command from {OPTION_NAMES[option]} rejected: {reason}")
             return
         self.answered = True
         self.forwarded += 1

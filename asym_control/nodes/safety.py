@@ -36,8 +36,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from ..arm import ARM_JOINTS, UrdfError, action_to_target, arm_urdf_path, load_arm
 from ..runtime import JointMap, StateRejected, command_ok
 from ..safety import SafetyConfigError, SafetyLayer, limits_from_urdf
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES, publish_status,
-                     spin_node)
+from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, JOINT_STATES, ThrottledLogger,
+                     publish_status, spin_node)
+
 
 CONTROLLER_TYPES = ("forward_command_controller", "joint_trajectory_controller")
 
@@ -45,6 +46,7 @@ CONTROLLER_TYPES = ("forward_command_controller", "joint_trajectory_controller")
 class SafetyNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("safety", **kwargs)
+        self.log = ThrottledLogger(self.get_logger())
         self.declare_parameter("urdf", "")                         # "": the package's urdf/arm.urdf
         self.declare_parameter("joints", list(ARM_JOINTS))         # the controller's joint order
         self.declare_parameter("task_joints", list(ARM_JOINTS))    # the order of the gate's actions
@@ -152,7 +154,7 @@ class SafetyNode(LifecycleNode):
             st = self.joint_map.robot_state(msg.name, msg.position, velocity)
         except StateRejected as e:
             self.rejected_states += 1
-            self.get_logger().error(f"state rejected: {e}", throttle_duration_sec=1.0)
+            self.log("error", "state_rejected", lambda: f"state rejected: {e}")
             return
         self.layer.update_state(st.position, time.monotonic())
 
@@ -163,7 +165,7 @@ class SafetyNode(LifecycleNode):
         reason = command_ok(msg.data, len(self.joints))
         if reason is not None:
             layer.rejected += 1
-            self.get_logger().error(f"command rejected: {reason}", throttle_duration_sec=1.0)
+            self.log("error", "command_rejected", lambda: f"command rejected: {reason}")
             return
         action = np.asarray(msg.data, dtype=np.float64)[self.to_controller]
         # the target from the measured pose, with the URDF's limits (controller order)

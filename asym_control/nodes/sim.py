@@ -26,8 +26,9 @@ from std_msgs.msg import Float64MultiArray, String
 
 from ..runtime import RunningStats, command_ok
 from ..tasks import get_task
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
-                     publish_status, reward_message, set_stamp, spin_node, stamp_ns)
+from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
+                     ThrottledLogger, publish_status, reward_message, set_stamp, spin_node, stamp_ns)
+
 
 MAX_RATE_HZ = 1000.0
 
@@ -35,6 +36,7 @@ MAX_RATE_HZ = 1000.0
 class SimNode(Node):
     def __init__(self, **kwargs):
         super().__init__("sim", **kwargs)
+        self.log = ThrottledLogger(self.get_logger())
         self.declare_parameter("task", "walker-stand")
         self.declare_parameter("seed", 0)
         self.declare_parameter("episodes", 0)             # 0: run until stopped
@@ -148,7 +150,7 @@ class SimNode(Node):
         reason = command_ok(msg.data, self.spec.act_dim)
         if reason is not None:
             self.rejected += 1
-            self.get_logger().error(f"command rejected: {reason}", throttle_duration_sec=1.0)
+            self.log("error", "command_rejected", lambda: f"command rejected: {reason}")
             return
         action = np.asarray(msg.data, dtype=np.float64)
         if self.lockstep and not self.answered:

@@ -29,8 +29,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from ..arm import ARM_JOINTS, SUCCESS_RADIUS
 from ..tasks import get_task
-from .common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
-                     publish_status, reward_message, set_stamp, spin_node)
+from .common import (CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
+                     ThrottledLogger, publish_status, reward_message, set_stamp, spin_node)
+
 
 EXTRA_JOINT = "gripper_joint"
 
@@ -38,6 +39,7 @@ EXTRA_JOINT = "gripper_joint"
 class StandinNode(Node):
     def __init__(self, **kwargs):
         super().__init__("standin", **kwargs)
+        self.log = ThrottledLogger(self.get_logger())
         for name, default in (("controller", "forward_position_controller"),
                               ("controller_type", "forward_command_controller"),
                               ("joints", list(ARM_JOINTS)),                  # the controller's order
@@ -98,7 +100,7 @@ class StandinNode(Node):
     def on_trajectory(self, msg: JointTrajectory) -> None:
         if not msg.points or list(msg.joint_names) and sorted(msg.joint_names) != sorted(ARM_JOINTS):
             self.rejected += 1
-            self.get_logger().error("trajectory rejected: no points or other joints", throttle_duration_sec=1.0)
+            self.log("error", "trajectory_rejected", "trajectory rejected: no points or other joints")
             return
         order = list(msg.joint_names) or self.joints
         by_name = dict(zip(order, msg.points[-1].positions))
@@ -108,7 +110,7 @@ class StandinNode(Node):
         q = np.asarray(positions, dtype=np.float64)
         if q.shape != (len(self.joints),) or not np.all(np.isfinite(q)):
             self.rejected += 1
-            self.get_logger().error("command rejected: wrong length or not finite", throttle_duration_sec=1.0)
+            self.log("error", "command_rejected", "command rejected: wrong length or not finite")
             return
         self.received += 1
         if self.drop_rate and self.rng.random() < self.drop_rate:

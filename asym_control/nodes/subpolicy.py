@@ -16,8 +16,9 @@ from ..agent import OPTION_NAMES
 from ..checkpoint import load_policy
 from ..flops import actor_flops
 from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import (DIAG_QOS, DIAGNOSTICS, INTERNAL_QOS, publish_status, spin_node, sub_command_topic,
+from .common import (DIAGNOSTICS, DIAG_QOS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node, sub_command_topic,
                      sub_state_topic)
+
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
 
@@ -25,6 +26,7 @@ OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
 class SubPolicyNode(Node):
     def __init__(self, **kwargs):
         super().__init__("subpolicy", **kwargs)
+        self.log = ThrottledLogger(self.get_logger())
         self.declare_parameter("option", "small")
         self.declare_parameter("checkpoint_dir", "checkpoints/walker-stand/asym")
         self.declare_parameter("task", "walker-stand")
@@ -56,7 +58,7 @@ class SubPolicyNode(Node):
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity)
         except StateRejected as e:
             self.rejected += 1
-            self.get_logger().error(f"state rejected: {e}", throttle_duration_sec=1.0)
+            self.log("error", "state_rejected", lambda: f"state rejected: {e}")
             return
         with Timer(self.infer):
             action = self.actor.act(self.spec.observation(state), deterministic=True)
