@@ -18,6 +18,8 @@ QoS choices (latency figures in docs/benchmarks.md):
 
 from __future__ import annotations
 
+import time
+
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 CONTROL_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
@@ -102,8 +104,6 @@ class ThrottledLogger:
     def __call__(self, level: str, key: str, text) -> bool:
         """Log `text` (a string, or a callable making it, so that a suppressed message costs no
         formatting) at `level` unless `key` was logged within the period; True if logged."""
-        import time
-
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self.period_s:

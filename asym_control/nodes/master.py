@@ -42,7 +42,6 @@ from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FO
                      sub_state_topic)
 
 
-
 class MasterNode(Node):
     def __init__(self, **kwargs):
         super().__init__("master", **kwargs)

@@ -39,7 +39,6 @@ from ..safety import SafetyConfigError, SafetyLayer, limits_from_urdf
 from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, JOINT_STATES, ThrottledLogger,
                      publish_status, spin_node)
 
-
 CONTROLLER_TYPES = ("forward_command_controller", "joint_trajectory_controller")
 
 

@@ -29,7 +29,6 @@ from ..tasks import get_task
 from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
                      ThrottledLogger, publish_status, reward_message, set_stamp, spin_node, stamp_ns)
 
-
 MAX_RATE_HZ = 1000.0
 
 

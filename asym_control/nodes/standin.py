@@ -32,7 +32,6 @@ from ..tasks import get_task
 from .common import (CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
                      ThrottledLogger, publish_status, reward_message, set_stamp, spin_node)
 
-
 EXTRA_JOINT = "gripper_joint"
 
 

@@ -19,7 +19,6 @@ from ..runtime import JointMap, RunningStats, StateRejected, Timer
 from .common import (DIAGNOSTICS, DIAG_QOS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node, sub_command_topic,
                      sub_state_topic)
 
-
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
 
 
