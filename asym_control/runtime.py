@@ -148,6 +148,77 @@ class RunningStats:
         return float(np.percentile(self.recent, q)) if self.count else 0.0
 
 
+class DeadlineMeter:
+    """Latency and missed deadlines of a real-time control loop (the simulator's side).
+
+    Each period the loop sends a state (`sent`), and at its next tick (`tick`) applies the newest
+    command it has. The command travels as a plain array that cannot say which state it answers
+    (ros2_control's forward_command_controller takes nothing else), so a stamped copy of it follows
+    on another topic from the same sender (`copy`): the command for state S is the newest command
+    received (`command`) when S's copy arrives, provided it came after S went out; otherwise the
+    copy overtook its command and the copy's own arrival, later, counts (never an underestimate).
+
+    Latency: from a state sent to its command, every answered state, late ones included. Missed:
+    a state whose command arrived after the next tick, or never (forgotten after `remember`
+    periods, at an episode's restart, at the end)."""
+
+    def __init__(self, window: int = 100_000, remember: int = 64):
+        self.latency = RunningStats(window)
+        self.remember = int(remember)
+        self.missed = 0
+        self.sent_at: dict[int, float] = {}     # stamp -> when its state went out, unanswered
+        self.deadline: dict[int, float] = {}    # stamp -> the tick after it, if that has passed
+        self.t_command = -np.inf
+        self.newest: int | None = None
+
+    def sent(self, stamp: int, t: float) -> None:
+        self.sent_at[stamp] = t
+        self.newest = stamp
+        while len(self.sent_at) > self.remember:
+            self._forget(next(iter(self.sent_at)))
+
+    def command(self, t: float) -> None:
+        self.t_command = t
+
+    def copy(self, stamp: int, t: float) -> float | None:
+        """The stamped copy of the command for `stamp` arrived at `t`: its latency, or None for a
+        state not outstanding (forgotten, or a copy seen twice)."""
+        sent = self.sent_at.pop(stamp, None)
+        if sent is None:
+            return None
+        answered = self.t_command if self.t_command >= sent else t
+        self.latency.add(answered - sent)
+        deadline = self.deadline.pop(stamp, None)
+        if deadline is not None and answered > deadline:
+            self.missed += 1
+        return answered - sent
+
+    @property
+    def newest_answered(self) -> bool:
+        return self.newest is None or self.newest not in self.sent_at
+
+    def tick(self, t: float) -> None:
+        """The next period begins: the newest state's command must have come by now."""
+        if not self.newest_answered and self.newest not in self.deadline:
+            self.deadline[self.newest] = t
+
+    def restart(self) -> None:
+        """The stamps restart (a new episode): what is outstanding is lost."""
+        for stamp in list(self.sent_at):
+            self._forget(stamp)
+        self.newest = None
+
+    def finish(self) -> None:
+        """The run ends: states past their tick and still unanswered are missed."""
+        for stamp in [s for s in self.sent_at if s in self.deadline]:
+            self._forget(stamp)
+
+    def _forget(self, stamp: int) -> None:
+        del self.sent_at[stamp]
+        self.deadline.pop(stamp, None)
+        self.missed += 1
+
+
 class Timer:
     def __init__(self, stats: RunningStats):
         self.stats = stats

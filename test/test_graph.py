@@ -72,6 +72,24 @@ def test_single_process_graph_gives_the_same_episode(reference):
     _check_parity(outcome, cfg, ref)
 
 
+def test_real_time_episode_accounts_for_every_state_and_reward():
+    """Real time (the simulator's timer, zero-order hold), one process, 100 Hz: each of the 150
+    states is either answered (its latency measured) or a missed deadline, every reward reaches
+    the cost monitor, and the episode ends at its length."""
+    outcome = run_graph("walker", episodes=1, lockstep=False, rate_hz=100.0, checkpoint_dir=str(CKPT), seed=0,
+                        single_process=True, timeout_s=120, extra={"sim": {"episode_steps": 150}})
+    sim = outcome.sim
+    assert sim["mode"] == "real time 100 Hz"
+    assert sim["ticks"] == 151 and sim["episodes"] == 1 and sim["rejected"] == 0
+    # 150 states went out (the last tick ends the episode): answered, or missed and never answered
+    assert 0 < sim["commands"] <= 150
+    assert sim["commands"] + sim["missed_deadlines"] >= 150
+    assert 0 < sim["latency_p50_ms"] <= sim["latency_max_ms"]
+    s = outcome.summaries[0]
+    assert s["last_episode"]["steps"] == 150          # every reward arrived, the last one ended it
+    assert np.isfinite(s["return_mean"])
+
+
 def test_large_node_killed_mid_episode_falls_back_to_small():
     killed_at = {}
 

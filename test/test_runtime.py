@@ -12,7 +12,7 @@ from asym_control.agent import LARGE, SMALL, AsymPolicy
 from asym_control.config import TrainConfig
 from asym_control.evaluate import evaluate
 from asym_control.graph import EXECUTABLES, load_graph
-from asym_control.runtime import CostAccumulator, JointMap, MasterCore, StateRejected, command_ok
+from asym_control.runtime import CostAccumulator, DeadlineMeter, JointMap, MasterCore, StateRejected, command_ok
 from asym_control.tasks import WALKER_JOINTS, get_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,3 +171,43 @@ def test_throttled_logger_logs_once_per_period_per_key_and_formats_only_what_it_
     assert log("warning", "stale", text)                     # the period is over
     err = capfd.readouterr().err
     assert err.count("stale command dropped") == 2 and err.count("state rejected: NaN") == 1
+
+
+def test_deadline_meter_times_the_command_and_counts_late_and_lost_states():
+    m = DeadlineMeter(remember=4)
+    # state 0 at t=0; its command at 0.5 ms, its stamped copy at 0.7 ms: latency 0.5 ms, on time
+    m.sent(0, 0.0)
+    m.command(0.0005)
+    assert m.copy(0, 0.0007) == pytest.approx(0.0005)
+    m.tick(0.002)
+    # state 1: the tick at 4 ms comes first; its command at 4.5 ms: late, a missed deadline
+    m.sent(1, 0.002)
+    m.tick(0.004)
+    m.command(0.0045)
+    assert m.copy(1, 0.0046) == pytest.approx(0.0025)
+    assert m.missed == 1
+    # state 2: the command arrives before the tick, its copy only after it: on time
+    m.sent(2, 0.004)
+    m.command(0.0055)
+    m.tick(0.006)
+    assert m.copy(2, 0.0062) == pytest.approx(0.0015)
+    assert m.missed == 1
+    # state 3: its copy overtakes its command (the newest command is older than the state):
+    # the copy's arrival counts, never less
+    m.sent(3, 0.006)
+    assert m.copy(3, 0.0071) == pytest.approx(0.0011)
+    assert m.copy(3, 0.0072) is None          # seen twice: counted once
+    assert m.latency.count == 4
+
+
+def test_deadline_meter_counts_states_never_answered_once():
+    m = DeadlineMeter(remember=3)
+    for k in range(5):                         # no command ever: 5 states, 2 forgotten on the way
+        m.sent(k, 0.002 * k)
+        m.tick(0.002 * (k + 1))
+    assert m.missed == 2
+    m.finish()                                 # the 3 remembered ones are past their tick
+    assert m.missed == 5 and m.latency.count == 0
+    m.sent(0, 0.0)
+    m.restart()                                # a new episode: the outstanding state is lost
+    assert m.missed == 6 and m.newest_answered

@@ -9,8 +9,14 @@ Modes:
 - lockstep (deterministic; tests and evaluation): one control step per command. A state not
   answered within `lockstep_resend_s` is published again, same stamp (discovery, lost messages).
 - real time: a timer at `rate_hz` (the task's own control rate by default, up to 1 kHz) applies
-  the newest command (zero-order hold) and publishes the state. A tick with no command since the
-  previous state counts as a missed deadline; latency from state to command is measured.
+  the newest command (zero-order hold) and publishes the state. Measured: the latency from
+  publishing a state to receiving the actuator command for it, and the missed deadlines, states
+  whose command arrived after the next tick or never. The actuator message (a plain
+  Float64MultiArray) cannot say which state it answers; the master's stamped copy of it, published
+  right after it on `command`, does: the command for state S is the newest actuator message
+  received when S's copy arrives (both come from the master's one thread, in that order;
+  runtime.DeadlineMeter). The reward of a step goes out once the command for the next state has arrived (or at the next
+  tick), off the control path.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
-from ..runtime import RunningStats, command_ok
+from ..runtime import DeadlineMeter, command_ok
 from ..tasks import get_task
 from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
                      ThrottledLogger, publish_status, reward_message, set_stamp, spin_node, stamp_ns)
@@ -71,21 +77,20 @@ class SimNode(Node):
         self.done_pub = self.create_publisher(String, "sim_done", EVENT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
         self.create_subscription(Float64MultiArray, p["actuator_topic"], self.on_command, CONTROL_QOS)
-        # real time: latency and deadlines are measured on the master's stamped copy of each
-        # forwarded command, which names the state it answers (the actuator message cannot)
+        # real time: the master's stamped copy of each forwarded command names the state it
+        # answers (the actuator message cannot): latency and deadlines, runtime.DeadlineMeter
         self.create_subscription(JointState, FORWARDED, self.on_forwarded, EVENT_QOS)
 
         self.episode = 0
         self.finished = False
-        self.latency = RunningStats(window=100_000)
-        self.missed = 0
+        self.meter = DeadlineMeter(window=100_000)   # latency; in real time, deadlines too
         self.ticks = 0
+        self.reward_out: Float64MultiArray | None = None   # real time: the reward not yet sent
         self.rejected = 0
         self.pending: np.ndarray | None = None     # real time: newest command, zero-order hold
         self.answered = True
         self.t_published = 0.0
         self.stamp_published = -1
-        self.sent: dict[int, float] = {}        # real time: stamp -> when its state was published
         self.obs = self.env.reset()
         self.hold = np.zeros(self.spec.act_dim)
         self.wait_for = [t for t in p["wait_for_topics"] if t]
@@ -134,9 +139,7 @@ class SimNode(Node):
         self.t_published = time.perf_counter()
         self.answered = False
         if not self.lockstep:
-            self.sent[self.stamp_published] = self.t_published
-            if len(self.sent) > 64:  # unanswered states are forgotten after 64 periods
-                del self.sent[next(iter(self.sent))]
+            self.meter.sent(self.stamp_published, self.t_published)
         self.state_pub.publish(msg)
 
     def resend(self) -> None:
@@ -151,46 +154,53 @@ class SimNode(Node):
             self.rejected += 1
             self.log("error", "command_rejected", lambda: f"command rejected: {reason}")
             return
+        t = time.perf_counter()
         action = np.asarray(msg.data, dtype=np.float64)
-        if self.lockstep and not self.answered:
-            # lockstep: one state is outstanding at a time, so this command answers it
-            self.latency.add(time.perf_counter() - self.t_published)
-            self.answered = True
-        if self.lockstep:
-            if not self.finished:
-                self.step(action)
-        else:
+        if not self.lockstep:
+            self.meter.command(t)
             self.pending = action
+            self.flush_reward()
+            return
+        if not self.answered:
+            # lockstep: one state is outstanding at a time, so this command answers it
+            self.meter.latency.add(t - self.t_published)
+            self.answered = True
+        if not self.finished:
+            self.step(action)
 
     def on_forwarded(self, msg: JointState) -> None:
         if self.lockstep:
             return
-        stamp = stamp_ns(msg.header.stamp)
-        sent = self.sent.pop(stamp, None)
-        if sent is not None:
-            # every answered state counts, late ones too (they are also missed deadlines)
-            self.latency.add(time.perf_counter() - sent)
-        if stamp == self.stamp_published:
-            self.answered = True
+        self.meter.copy(stamp_ns(msg.header.stamp), time.perf_counter())
 
     def step(self, action: np.ndarray) -> None:
         """One control step; then the next state goes out first (it is on the control path) and
-        the reward after it."""
+        the reward after it: at once in lockstep and at an episode's end, otherwise once the
+        state's command has arrived (flush_reward)."""
         _, reward, terminated, truncated = self.env.step(action)
         out = reward_message(self.episode, self.env.t - 1, reward, terminated, truncated)
         if terminated or truncated:
             self.episode += 1
             if self.episodes_wanted and self.episode >= self.episodes_wanted:
                 self.finished = True
+                self.meter.finish()
                 self.reward_pub.publish(out)
                 self.done_pub.publish(String(data=json.dumps(self.stats())))
                 self.get_logger().info(f"{self.episode} episode(s) done")
                 return
             self.env.reset()
             self.pending = None
-            self.sent.clear()  # stamps restart with the episode
+            self.meter.restart()  # stamps restart with the episode
         self.publish_state()
-        self.reward_pub.publish(out)
+        if self.lockstep or terminated or truncated:
+            self.reward_pub.publish(out)
+        else:
+            self.reward_out = out
+
+    def flush_reward(self) -> None:
+        if self.reward_out is not None:
+            self.reward_pub.publish(self.reward_out)
+            self.reward_out = None
 
     def tick(self) -> None:
         if self.finished or not self.started:
@@ -199,14 +209,14 @@ class SimNode(Node):
         if self.ticks == 1:
             self.publish_state()
             return
-        if not self.answered:
-            self.missed += 1
+        self.meter.tick(time.perf_counter())
+        self.flush_reward()
         self.step(self.pending if self.pending is not None else self.hold)
 
     # diagnostics ----------------------------------------------------------------------------
     def stats(self) -> dict:
-        lat = self.latency
-        return {"episodes": self.episode, "commands": lat.count, "missed_deadlines": self.missed,
+        lat = self.meter.latency
+        return {"episodes": self.episode, "commands": lat.count, "missed_deadlines": self.meter.missed,
                 "ticks": self.ticks, "rejected": self.rejected,
                 "latency_p50_ms": 1e3 * lat.percentile(50), "latency_p99_ms": 1e3 * lat.percentile(99),
                 "latency_max_ms": 1e3 * lat.max,
