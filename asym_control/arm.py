@@ -321,7 +321,7 @@ class ArmReachEnv:
         self.t = 0
         return self.observation()
 
-    def step(self, action: np.ndarray):
+    def step(self, action: np.ndarray, observe: bool = True):
         q = self.data.qpos[self._qadr]
         self.data.ctrl[self._act] = action_to_target(action, q, self.arm)
         for _ in range(self._substeps):
@@ -331,7 +331,7 @@ class ArmReachEnv:
         d = self.distance()
         reward = -d + (1.0 if d < SUCCESS_RADIUS else 0.0)
         truncated = self.t >= self.episode_steps
-        return self.observation(), float(reward), False, bool(truncated)
+        return self.observation() if observe else None, float(reward), False, bool(truncated)
 
     def rng_state(self) -> str:
         import json

@@ -102,9 +102,16 @@ def message_class(type_name: str):
 
 
 class McapRecorder:
-    """Subscribes (raw) to the graph's topics on `node` and writes every message to `path`."""
+    """Subscribes (raw) to the graph's topics on `node` and writes every message to `path`.
 
-    def __init__(self, node, path: Path, topics: dict[str, str] = GRAPH_TOPICS):
+    The simulator starts once the recorder reads `gate` (the reward; the launcher asks it for one
+    more reward reader when recording), and that reader is made only after every other topic has
+    a writer this node has discovered (or `wait_s` passed, with a warning naming the ones without):
+    otherwise a node discovered late loses its first messages to the file, its best-effort ones
+    for good."""
+
+    def __init__(self, node, path: Path, topics: dict[str, str] = GRAPH_TOPICS, gate: str = "/asym/reward",
+                 wait_s: float = 15.0):
         from mcap.writer import Writer
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -127,9 +134,27 @@ class McapRecorder:
             self._channels[topic] = self.writer.register_channel(
                 topic=topic, message_encoding="cdr", schema_id=schemas[type_name])
             self.counts[topic] = 0
-            qos = best_effort if topic in BEST_EFFORT_TOPICS else reliable
-            node.create_subscription(message_class(type_name), topic, lambda data, t=topic: self.write(t, data),
-                                     qos, raw=True)
+        self.node, self.topics, self.gate = node, topics, gate
+        self._qos = {t: best_effort if t in BEST_EFFORT_TOPICS else reliable for t in topics}
+        for topic in topics:
+            if topic != gate:
+                self._subscribe(topic)
+        self._wait_until = time.monotonic() + wait_s
+        self._gate_timer = node.create_timer(0.05, self._open_gate) if gate in topics else None
+
+    def _subscribe(self, topic: str) -> None:
+        self.node.create_subscription(message_class(self.topics[topic]), topic,
+                                      lambda data, t=topic: self.write(t, data), self._qos[topic], raw=True)
+
+    def _open_gate(self) -> None:
+        missing = [t for t in self.topics if t != self.gate and self.node.count_publishers(t) == 0]
+        if missing and time.monotonic() < self._wait_until:
+            return
+        if missing:
+            self.node.get_logger().warning(f"recording although no writer was found on {', '.join(missing)}")
+        self.node.destroy_timer(self._gate_timer)
+        self._gate_timer = None
+        self._subscribe(self.gate)
 
     def write(self, topic: str, data: bytes) -> None:
         t = max(time.time_ns(), self.last_ns)  # log times never go back

@@ -87,9 +87,15 @@ class MasterCore:
         self.step = 0
         self.option = None
 
-    def select(self, obs: np.ndarray) -> int:
-        """The option for this control step (call once per step)."""
-        if self.step % self.cfg.n_omega == 0 or self.option is None:
+    @property
+    def deciding(self) -> bool:
+        """Whether the next select() runs the DQN (and so needs the observation)."""
+        return self.step % self.cfg.n_omega == 0 or self.option is None
+
+    def select(self, obs: np.ndarray | None) -> int:
+        """The option for this control step (call once per step); `obs` is read only where
+        `deciding`."""
+        if self.deciding:
             if self.policy.master is None:
                 self.option = self.cfg.options()[0]
             else:

@@ -184,6 +184,9 @@ def get_task(name: str) -> TaskSpec:
 class TaskEnv:
     """reset() -> obs; step(a in [-1,1]^A) -> (obs, reward, terminated, truncated).
 
+    step(a, observe=False) returns None for obs: the simulator node publishes the robot state,
+    not the observation, and saves computing it every control step.
+
     Episodes are cut at `episode_steps` control steps (truncation, not termination).
     rng_state()/set_rng_state() capture what decides the next episode, so that a run resumed
     at an episode boundary continues exactly as the uninterrupted run.
@@ -228,12 +231,12 @@ class DMControlEnv(TaskEnv):
         self.t = 0
         return self.observation()
 
-    def step(self, action: np.ndarray):
+    def step(self, action: np.ndarray, observe: bool = True):
         ts = self._env.step(np.asarray(action, dtype=np.float64))
         self.t += 1
         terminated = ts.discount == 0.0  # dm_control signals a true termination by discount 0
         truncated = (not terminated) and self.t >= self.episode_steps
-        return self.observation(), float(ts.reward), bool(terminated), bool(truncated)
+        return self.observation() if observe else None, float(ts.reward), bool(terminated), bool(truncated)
 
     def rng_state(self) -> str:
         name, keys, pos, has_gauss, cached = self._env.task.random.get_state()
@@ -276,12 +279,12 @@ class GymnasiumEnv(TaskEnv):
         self.t = 0
         return self.observation()
 
-    def step(self, action: np.ndarray):
+    def step(self, action: np.ndarray, observe: bool = True):
         a = self._offset + self._scale * np.asarray(action, dtype=np.float64)
         self._last_obs, reward, terminated, _, _ = self._env.step(a.astype(self._env.action_space.dtype))
         self.t += 1
         truncated = (not terminated) and self.t >= self.episode_steps
-        return self.observation(), float(reward), bool(terminated), bool(truncated)
+        return self.observation() if observe else None, float(reward), bool(terminated), bool(truncated)
 
     def rng_state(self) -> str:
         return json.dumps([self._seeded, self._env.np_random.bit_generator.state])

@@ -61,9 +61,13 @@ def test_master_decides_every_n_omega_steps_and_falls_back():
     cfg, policy = _policy()
     core = MasterCore(policy)
     obs = np.zeros(24, np.float32)
+    deciding = []
     for _ in range(12):
-        core.select(obs)
+        deciding.append(core.deciding)
+        # the observation is needed only where the DQN decides (the master skips it otherwise)
+        core.select(obs if core.deciding else None)
     assert core.inferences == 3  # steps 0, 5, 10
+    assert [i for i, d in enumerate(deciding) if d] == [0, 5, 10]
     core.reset()
     core.select(obs)
     assert core.inferences == 4

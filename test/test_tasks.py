@@ -44,3 +44,19 @@ def test_same_seed_same_initial_states_and_rng_state_roundtrip():
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(UnknownTask, match="walker-stand"):
         get_task("walker-run")
+
+
+@pytest.mark.parametrize("name", ["walker-stand", "arm-reach"])
+def test_step_without_observation_moves_the_robot_the_same(name):
+    spec = get_task(name)
+    a, b = spec.make_env(seed=3, episode_steps=20), spec.make_env(seed=3, episode_steps=20)
+    a.reset(), b.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        act = rng.uniform(-1, 1, spec.act_dim)
+        obs, r1, te1, tr1 = a.step(act)
+        none, r2, te2, tr2 = b.step(act, observe=False)
+        assert none is None and obs.shape == (spec.obs_dim,)
+        assert (r1, te1, tr1) == (r2, te2, tr2)
+    np.testing.assert_array_equal(a.robot_state().position, b.robot_state().position)
+    np.testing.assert_array_equal(a.observation(), b.observation())

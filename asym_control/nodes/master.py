@@ -175,7 +175,8 @@ class MasterNode(Node):
             self.log("info", "waiting_subs", "waiting for the sub-policy nodes to connect")
             return
         self.last_stamp = stamp
-        obs = self.spec.observation(state)
+        # the observation only where the DQN decides (every n_omega steps)
+        obs = self.spec.observation(state) if self.core.deciding else None
         with Timer(self.infer):
             option = self.core.select(obs)
         self.option = option
@@ -210,8 +211,17 @@ class MasterNode(Node):
             return
         self.answered = True
         self.forwarded += 1
-        # one selection per control step: the sub-policy whose command drives the actuator
         self.actuator_pub.publish(Float64MultiArray(data=list(msg.effort)))
+        # the rest of the step waits until the command is on its way: in one process the
+        # actuator's reader (already queued) runs first, in any case before the next state
+        executor = self.executor
+        if executor is None:
+            self.publish_step(option, data)
+        else:
+            executor.create_task(lambda: self.publish_step(option, data))
+
+    def publish_step(self, option: int, data: bytes) -> None:
+        # one selection per control step: the sub-policy whose command drives the actuator
         self.selection_pub.publish(UInt8(data=option))
         self.stamped_pub.publish(data)  # the same command, stamped with the state it answers
 

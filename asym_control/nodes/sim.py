@@ -177,7 +177,7 @@ class SimNode(Node):
         """One control step; then the next state goes out first (it is on the control path) and
         the reward after it: at once in lockstep and at an episode's end, otherwise once the
         state's command has arrived (flush_reward)."""
-        _, reward, terminated, truncated = self.env.step(action)
+        _, reward, terminated, truncated = self.env.step(action, observe=False)
         out = reward_message(self.episode, self.env.t - 1, reward, terminated, truncated)
         if terminated or truncated:
             self.episode += 1
