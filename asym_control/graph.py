@@ -53,7 +53,8 @@ def config_path(robot: str) -> Path:
 
 def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[NodeSpec]:
     """The nodes of config/<robot>.yaml, relative paths made absolute, `overrides` applied
-    ({node name: {parameter: value}}, or {"*": {...}} for every node that has the parameter)."""
+    ({node name: {parameter: value}}, or {"*": {...}} for every node that has the parameter).
+    The master's `lockstep` follows the simulator's (one switch for both) unless set for it."""
     path = config_path(robot)
     data = yaml.safe_load(path.read_text())
     nodes = []
@@ -71,4 +72,7 @@ def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[Nod
                 params[k] = str(package_root() / params[k])
         exe, module = EXECUTABLES[name]
         nodes.append(NodeSpec(name, namespace or "/", exe, module, params))
+    by_name = {n.name: n for n in nodes}
+    if "sim" in by_name and "master" in by_name and "lockstep" not in (overrides or {}).get("master", {}):
+        by_name["master"].parameters["lockstep"] = bool(by_name["sim"].parameters.get("lockstep", False))
     return nodes

@@ -29,8 +29,7 @@ def test_recorded_episode_reads_back_complete_and_in_order(tmp_path):
 
     out = tmp_path / "walker.mcap"
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, timeout_s=240,
-                        record=out, extra={"sim": {"episode_steps": 100},
-                                           "master": {"command_timeout_s": 2.0, "state_timeout_s": 5.0}})
+                        record=out, extra={"sim": {"episode_steps": 100}})
     assert outcome.summaries
     with open(out, "rb") as f:
         reader = make_reader(f)

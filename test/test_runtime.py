@@ -105,6 +105,12 @@ def test_graph_config_names_every_node_once_with_its_parameters():
     over = load_graph("walker", {"*": {"checkpoint_dir": "/x"}, "sim": {"lockstep": False}})
     assert all(n.parameters.get("checkpoint_dir", "/x") == "/x" for n in over)
     assert {n.name: n for n in over}["sim"].parameters["lockstep"] is False
+    # the master's watchdog follows the simulator's mode (lockstep: its lenient timeouts)
+    assert by["sim"].parameters["lockstep"] is True and by["master"].parameters["lockstep"] is True
+    assert {n.name: n for n in over}["master"].parameters["lockstep"] is False
+    assert {n.name: n for n in load_graph("walker", {"master": {"lockstep": False}})}["master"] \
+        .parameters["lockstep"] is False
+    assert "lockstep" not in {n.name: n for n in load_graph("arm")}["master"].parameters  # no simulator there
     with pytest.raises(ValueError, match="no graph config for robot 'spot'"):
         load_graph("spot")
 

@@ -52,6 +52,12 @@ class MasterNode(Node):
         self.declare_parameter("actuator_topic", ACTUATOR)
         self.declare_parameter("command_timeout_s", 0.05)
         self.declare_parameter("state_timeout_s", 0.2)
+        # lockstep (the simulator is the clock; set from the simulator's parameter by both
+        # launchers): the watchdog's wall-clock timeouts are these instead, so that a stall of a
+        # loaded machine does not change a deterministic episode; a lost node is still caught
+        self.declare_parameter("lockstep", False)
+        self.declare_parameter("lockstep_command_timeout_s", 1.0)
+        self.declare_parameter("lockstep_state_timeout_s", 5.0)
         self.declare_parameter("hold_command", [0.0])   # one value per actuator, or one for all
         self.declare_parameter("retry_s", 2.0)          # how often an unavailable sub-policy is retried
         # readers that must be matched on `selection` (the cost monitor) and `command` (the
@@ -72,8 +78,11 @@ class MasterNode(Node):
         if reason:
             raise ValueError(f"hold_command: {reason}")
         self.hold = hold
-        self.command_timeout = float(g("command_timeout_s"))
-        self.state_timeout = float(g("state_timeout_s"))
+        lockstep = bool(g("lockstep"))
+        self.command_timeout = float(g("lockstep_command_timeout_s" if lockstep else "command_timeout_s"))
+        self.state_timeout = float(g("lockstep_state_timeout_s" if lockstep else "state_timeout_s"))
+        if not (self.command_timeout > 0 and self.state_timeout > 0):
+            raise ValueError("command and state timeouts must be positive")
         self.retry_s = float(g("retry_s"))
         self.wait_for_subscribers = int(g("wait_for_subscribers"))
         self.wait_for_command_readers = int(g("wait_for_command_readers"))
@@ -118,7 +127,9 @@ class MasterNode(Node):
         self.infer = RunningStats()
         self.events: list[str] = []
         self.get_logger().info(f"{self.spec.name} [{cfg.mode}] n_omega={cfg.n_omega}, "
-                               f"forwarding to {self.actuator_pub.topic_name}")
+                               f"forwarding to {self.actuator_pub.topic_name}; timeouts "
+                               f"{self.command_timeout:g} s (command), {self.state_timeout:g} s (state)"
+                               + (" for lockstep" if lockstep else ""))
 
     # states ---------------------------------------------------------------------------------
     def on_goal(self, msg: PointStamped) -> None:
