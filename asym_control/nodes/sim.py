@@ -15,8 +15,8 @@ Modes:
   Float64MultiArray) cannot say which state it answers; the master's stamped copy of it, published
   right after it on `command`, does: the command for state S is the newest actuator message
   received when S's copy arrives (both come from the master's one thread, in that order;
-  runtime.DeadlineMeter). The reward of a step goes out once the command for the next state has arrived (or at the next
-  tick), off the control path.
+  runtime.DeadlineMeter). A step's reward goes out once the command for the next state has
+  arrived (or at the next tick), off the control path.
 """
 
 from __future__ import annotations
