@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "MultiThreadedExecutor)")
     la.add_argument("--record", type=Path, default=None, metavar="FILE.mcap",
                     help="also record every topic of the graph to this MCAP file (ROS 2 profile)")
+    la.add_argument("--pin", action="append", default=None, metavar="NODES:CPUS",
+                    help="run these nodes' processes on these CPUs only, e.g. --pin master,small,large:1 "
+                         "--pin sim,cost_monitor:0 (repeatable; docs/benchmarks.md)")
     la.add_argument("--timeout", type=_positive(float), default=600.0, help="give up after this many seconds")
     la.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -224,7 +227,7 @@ def cmd_record(a) -> int:
 
 
 def cmd_launch(a) -> int:
-    from .launcher import main_launch
+    from .launcher import main_launch, parse_pins
 
     if a.record is not None and a.record.suffix != ".mcap":
         raise UserError(f"--record must name a .mcap file, got {a.record}")
@@ -236,7 +239,7 @@ def cmd_launch(a) -> int:
         raise UserError(f"--drop-rate must be below 1, got {a.drop_rate}")
     return main_launch(a.robot, a.episodes, a.lockstep, a.json, a.single_process, a.checkpoint_dir,
                        a.rate, a.seed, a.timeout, record=a.record, standin=a.standin,
-                       extra={"standin": faults} if faults else None)
+                       extra={"standin": faults} if faults else None, pins=parse_pins(a.pin))
 
 
 def cmd_train(a) -> int:

@@ -38,6 +38,30 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def parse_pins(specs: list[str] | None) -> dict[str, set[int]]:
+    """`--pin NAME[,NAME...]:CPU[,CPU...]` (repeatable) -> {node name: CPUs}: each named node's
+    process may run only on those CPUs (sched_setaffinity, as `taskset` or a launch_ros Node's
+    `prefix="taskset -c ..."`). Raises GraphError on a malformed spec or a CPU this process may
+    not use."""
+    pins: dict[str, set[int]] = {}
+    allowed = os.sched_getaffinity(0)
+    for spec in specs or []:
+        names, sep, cpus = spec.partition(":")
+        try:
+            cpu_set = {int(c) for c in cpus.split(",")} if sep else set()
+        except ValueError:
+            cpu_set = set()
+        nodes = [n.strip() for n in names.split(",") if n.strip()]
+        if not nodes or not cpu_set:
+            raise GraphError(f"--pin {spec!r}: expected NODE[,NODE...]:CPU[,CPU...], e.g. master,small,large:1")
+        if not cpu_set <= allowed:
+            raise GraphError(f"--pin {spec!r}: CPU(s) {sorted(cpu_set - allowed)} not available "
+                             f"(this process may use {sorted(allowed)})")
+        for n in nodes:
+            pins[n] = cpu_set
+    return pins
+
+
 def _ros_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -92,9 +116,10 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
               checkpoint_dir: str | None = None, single_process: bool = False, rate_hz: float | None = None,
               seed: int | None = None, timeout_s: float = 600.0, trace: bool = False,
               extra: dict | None = None, on_started=None, domain_id: int | None = None,
-              record: Path | None = None, standin: bool = False) -> Outcome:
+              record: Path | None = None, standin: bool = False, pins: dict[str, set[int]] | None = None) -> Outcome:
     """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
 
+    `pins`: {node name: CPUs} for nodes in their own processes (parse_pins).
     `record`: write every topic of the graph to this MCAP file (recording.McapRecorder).
     `domain_id` (default: $ROS_DOMAIN_ID) isolates the graph: a node killed with SIGKILL stays in
     DDS discovery until its lease expires, and reliable writers of a later graph on the same
@@ -118,6 +143,12 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     if not any(sp.name in ("sim", "standin") for sp in specs):
         raise GraphError(f"the {robot} graph has no simulator: run it with --standin, or start it with "
                          f"launch/{robot}.launch.py next to the robot's driver")
+    unknown = sorted(set(pins or {}) - {sp.name for sp in specs})
+    if unknown:
+        raise GraphError(f"--pin names no node of the {robot} graph: {', '.join(unknown)} "
+                         f"(nodes: {', '.join(sp.name for sp in specs)})")
+    if pins and single_process:
+        raise GraphError("--pin places node processes: it does not apply to --single-process")
     params_file = config_path(robot)
     env = dict(os.environ)
     if domain_id is not None:
@@ -142,7 +173,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         else:
             log_dir = Path(tempfile.mkdtemp(prefix="asym-launch-"))
             for spec in specs:
-                procs[spec.name] = _start_process(spec, params_file, log_dir, env)
+                procs[spec.name] = _start_process(spec, params_file, log_dir, env, (pins or {}).get(spec.name))
         executor.add_node(watcher.node)
         spin_thread = threading.Thread(target=_spin, args=(executor,), daemon=True)
         spin_thread.start()
@@ -271,16 +302,21 @@ def _make_node(spec: NodeSpec, params_file: Path, context):
                parameter_overrides=overrides)
 
 
-def _start_process(spec: NodeSpec, params_file: Path, log_dir: Path, env: dict) -> subprocess.Popen:
-    """A node in its own process; its output goes to log_dir/<name>.log (a pipe nobody reads
-    would fill up and block the node)."""
+def _start_process(spec: NodeSpec, params_file: Path, log_dir: Path, env: dict,
+                   cpus: set[int] | None = None) -> subprocess.Popen:
+    """A node in its own process, on `cpus` if given; its output goes to log_dir/<name>.log (a
+    pipe nobody reads would fill up and block the node)."""
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
            "-r", f"__ns:={spec.namespace}", "--params-file", str(params_file)]
     for k, v in spec.parameters.items():
         cmd += ["-p", f"{k}:={_ros_value(v)}"]
     log_path = log_dir / f"{spec.name}.log"
     with open(log_path, "w") as log:
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, env=env)
+        def setup() -> None:
+            _die_with_parent()
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=setup, env=env)
     p.log_path = log_path
     return p
 
@@ -323,10 +359,11 @@ def format_summary(outcome: Outcome) -> str:
 
 def main_launch(robot: str, episodes: int, lockstep: bool | None, as_json: bool, single_process: bool,
                 checkpoint_dir: str | None, rate_hz: float | None, seed: int | None, timeout_s: float,
-                record: Path | None = None, standin: bool = False, extra: dict | None = None) -> int:
+                record: Path | None = None, standin: bool = False, extra: dict | None = None,
+                pins: dict[str, set[int]] | None = None) -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", "0")
     outcome = run_graph(robot, episodes, lockstep, checkpoint_dir, single_process, rate_hz, seed, timeout_s,
-                        record=record, standin=standin, extra=extra)
+                        record=record, standin=standin, extra=extra, pins=pins)
     summary = dict(outcome.summaries[-1])
     if outcome.sim:
         summary["sim"] = outcome.sim

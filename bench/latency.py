@@ -7,6 +7,7 @@ for it (through master -> selected sub-policy -> master), p50 and p99, and the m
 (control periods that ended with no command for the period's state).
 
     python bench/latency.py --rate 500 --seconds 30 [--executor events|single|multi] [--only multi|single]
+                            [--pin master,small,large:1 --pin sim,cost_monitor:0]
 
 prints one JSON object per configuration.
 """
@@ -25,7 +26,7 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 
 def main():
-    from asym_control.launcher import run_graph
+    from asym_control.launcher import parse_pins, run_graph
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rate", type=float, default=500.0)
@@ -34,7 +35,10 @@ def main():
     p.add_argument("--only", choices=["multi", "single"], default=None)
     p.add_argument("--executor", choices=["events", "single", "multi"], default="events",
                    help="rclpy executor of every node (default: the EventsExecutor the nodes use)")
+    p.add_argument("--pin", action="append", metavar="NODES:CPUS",
+                   help="multi-process: run these nodes' processes on these CPUs only (repeatable)")
     a = p.parse_args()
+    pins = parse_pins(a.pin)
     os.environ["ASYM_EXECUTOR"] = a.executor
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
     # one episode of rate x seconds control periods (the walker keeps standing; its length only
@@ -47,11 +51,12 @@ def main():
         host = cpu_times()
         outcome = run_graph("walker", episodes=1, lockstep=False, rate_hz=a.rate,
                             checkpoint_dir=a.checkpoint_dir, single_process=single, timeout_s=a.seconds * 8 + 60,
-                            extra={"sim": {"episode_steps": steps}})
+                            extra={"sim": {"episode_steps": steps}}, pins=None if single else pins)
         sim = outcome.sim or {}
         s = outcome.summaries[-1]
         print(json.dumps({
             "graph": "single-process" if single else "multi-process", "executor": a.executor, "rate_hz": a.rate,
+            "pins": {n: sorted(c) for n, c in pins.items()} if pins and not single else None,
             "control_periods": sim.get("ticks"), "seconds": round(time.perf_counter() - t, 1),
             "latency_p50_ms": round(sim["latency_p50_ms"], 3), "latency_p99_ms": round(sim["latency_p99_ms"], 3),
             "latency_max_ms": round(sim["latency_max_ms"], 3), "missed_deadlines": sim["missed_deadlines"],

@@ -170,3 +170,13 @@ def test_resume_of_another_run_is_refused(trained):
 def test_recordings_must_be_mcap(tmp_path):
     one_line_error(run("launch", "walker", "--record", str(tmp_path / "x.bag")), "--record must name a .mcap file")
     one_line_error(run("record", "--out", str(tmp_path / "x.db3")), "--out must name a .mcap file")
+
+
+@pytest.mark.parametrize("pin, message", [
+    ("master", "expected NODE[,NODE...]:CPU[,CPU...]"),
+    ("master:x", "expected NODE[,NODE...]:CPU[,CPU...]"),
+    ("master:4096", "CPU(s) [4096] not available"),
+    ("bogus:0", "names no node of the walker graph: bogus"),
+])
+def test_bad_pins_are_refused_before_any_node_starts(pin, message):
+    one_line_error(run("launch", "walker", "--pin", pin), message)

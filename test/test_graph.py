@@ -93,6 +93,22 @@ def test_real_time_episode_accounts_for_every_state_and_reward(tmp_path):
     assert rewards[-1].data[4] == 1.0 and not any(m.data[4] for m in rewards[:-1])   # truncated at the end
 
 
+def test_pinned_nodes_run_on_their_cpus_and_the_episode_is_unchanged(reference):
+    cfg, ref = reference
+    cpus = sorted(os.sched_getaffinity(0))
+    pins = {"master": {cpus[-1]}, "small": {cpus[-1]}, "large": {cpus[-1]}, "sim": {cpus[0]}}
+    seen = {}
+
+    def affinities(procs, outcome):
+        seen.update({name: os.sched_getaffinity(p.pid) for name, p in procs.items()})
+
+    outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
+                        timeout_s=240, pins=pins, on_started=affinities, extra={"sim": {"episode_steps": 200}})
+    assert {n: seen[n] for n in pins} == pins
+    assert seen["cost_monitor"] == set(cpus)          # not pinned: every CPU this process may use
+    _check_parity(outcome, cfg, ref)
+
+
 def test_large_node_killed_mid_episode_falls_back_to_small():
     killed_at = {}
 
