@@ -63,7 +63,11 @@ def test_lockstep_episode_matches_the_evaluator_step_by_step(reference):
     assert 0 < n_large < 200  # both sub-policies drove the robot in this episode
 
 
-def test_single_process_graph_gives_the_same_episode(reference):
+@pytest.mark.parametrize("executor", ["events", "multi"])
+def test_single_process_graph_gives_the_same_episode(reference, executor, monkeypatch):
+    """One process, on the EventsExecutor (the default) or rclpy's MultiThreadedExecutor
+    (ASYM_EXECUTOR=multi): the same episode as the evaluator's."""
+    monkeypatch.setenv("ASYM_EXECUTOR", executor)
     cfg, ref = reference
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
                         single_process=True, timeout_s=240, extra={"sim": {"episode_steps": 200}})
