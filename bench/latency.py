@@ -4,7 +4,7 @@ Runs the graph of config/walker.yaml with the simulator in real time at --rate H
 --seconds, multi-process and single-process, and reports the simulator's measurement: the time
 from publishing a /joint_states message to receiving the actuator command the master forwarded
 for it (through master -> selected sub-policy -> master), p50 and p99, and the missed deadlines
-(control periods that ended with no command for the period's state).
+(states whose command arrived after the next tick, or never: runtime.DeadlineMeter).
 
     python bench/latency.py --rate 500 --seconds 30 [--executor events|single|multi] [--only multi|single]
                             [--pin master,small,large:1 --pin sim,cost_monitor:0]

@@ -88,7 +88,7 @@ class SimNode(Node):
         self.reward_out: Float64MultiArray | None = None   # real time: the reward not yet sent
         self.rejected = 0
         self.pending: np.ndarray | None = None     # real time: newest command, zero-order hold
-        self.answered = True
+        self.answered = True     # lockstep: the outstanding state has had its command
         self.t_published = 0.0
         self.stamp_published = -1
         self.obs = self.env.reset()
