@@ -8,15 +8,19 @@ truncated). Applies std_msgs/Float64MultiArray commands from the actuator topic.
 Modes:
 - lockstep (deterministic; tests and evaluation): one control step per command. A state not
   answered within `lockstep_resend_s` is published again, same stamp (discovery, lost messages).
-- real time: a timer at `rate_hz` (the task's own control rate by default, up to 1 kHz) applies
-  the newest command (zero-order hold) and publishes the state. Measured: the latency from
+- real time: a timer at `rate_hz` (the task's own control rate by default, up to 1 kHz)
+  publishes the state at each tick, at once, as a robot's joint state broadcaster would: the
+  physics of a period is computed as soon as the command for the period's state has arrived
+  (that command drives the whole period), and at the tick only when it has not (zero-order hold:
+  the newest command, or the hold command before the first). So the simulator's own computation,
+  which a real robot does not have, is not charged to the controller's period. Measured: the latency from
   publishing a state to receiving the actuator command for it, and the missed deadlines, states
   whose command arrived after the next tick or never. The actuator message (a plain
   Float64MultiArray) cannot say which state it answers; the master's stamped copy of it, published
   right after it on `command`, does: the command for state S is the newest actuator message
   received when S's copy arrives (both come from the master's one thread, in that order;
-  runtime.DeadlineMeter). A step's reward goes out once the command for the next state has
-  arrived (or at the next tick), off the control path.
+  runtime.DeadlineMeter). A period's reward goes out when its physics has been computed, off the
+  control path (after the next state when that happens at the tick).
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class SimNode(Node):
         self.meter = DeadlineMeter(window=100_000)   # latency; in real time, deadlines too
         self.ticks = 0
         self.reward_out: Float64MultiArray | None = None   # real time: the reward not yet sent
+        self.advanced = False    # real time: this period's physics is computed, awaiting the tick
         self.rejected = 0
         self.pending: np.ndarray | None = None     # real time: newest command, zero-order hold
         self.answered = True     # lockstep: the outstanding state has had its command
@@ -166,17 +171,31 @@ class SimNode(Node):
             self.meter.latency.add(t - self.t_published)
             self.answered = True
         if not self.finished:
-            self.step(action)
+            out = self.advance(action)
+            if out is not None:
+                self.publish_state()   # the next state first: it is on the control path
+                self.reward_pub.publish(out)
 
     def on_forwarded(self, msg: JointState) -> None:
         if self.lockstep:
             return
-        self.meter.copy(stamp_ns(msg.header.stamp), time.perf_counter())
+        stamp = stamp_ns(msg.header.stamp)
+        by_command = self.meter.t_command >= self.t_published   # the newest command came after the newest state
+        if self.meter.copy(stamp, time.perf_counter()) is None:
+            return
+        if stamp == self.stamp_published and by_command and not self.advanced and self.started \
+                and not self.finished:
+            # the command for the newest state is in (and applied from the next tick, as at a
+            # robot): compute the period's physics now, so that the next tick only publishes
+            self.advanced = True
+            out = self.advance(self.pending)
+            if out is not None:
+                self.reward_pub.publish(out)
 
-    def step(self, action: np.ndarray) -> None:
-        """One control step; then the next state goes out first (it is on the control path) and
-        the reward after it: at once in lockstep and at an episode's end, otherwise once the
-        state's command has arrived (flush_reward)."""
+    def advance(self, action: np.ndarray) -> Float64MultiArray | None:
+        """One control step with `action`, an episode's end included. Returns the step's reward
+        message for the caller to send, or None once the last episode has ended (its reward and
+        `sim_done` are sent here)."""
         _, reward, terminated, truncated = self.env.step(action, observe=False)
         out = reward_message(self.episode, self.env.t - 1, reward, terminated, truncated)
         if terminated or truncated:
@@ -187,15 +206,11 @@ class SimNode(Node):
                 self.reward_pub.publish(out)
                 self.done_pub.publish(String(data=json.dumps(self.stats())))
                 self.get_logger().info(f"{self.episode} episode(s) done")
-                return
+                return None
             self.env.reset()
             self.pending = None
             self.meter.restart()  # stamps restart with the episode
-        self.publish_state()
-        if self.lockstep or terminated or truncated:
-            self.reward_pub.publish(out)
-        else:
-            self.reward_out = out
+        return out
 
     def flush_reward(self) -> None:
         if self.reward_out is not None:
@@ -206,12 +221,16 @@ class SimNode(Node):
         if self.finished or not self.started:
             return
         self.ticks += 1
-        if self.ticks == 1:
-            self.publish_state()
-            return
-        self.meter.tick(time.perf_counter())
-        self.flush_reward()
-        self.step(self.pending if self.pending is not None else self.hold)
+        if self.ticks > 1:
+            self.meter.tick(time.perf_counter())
+            if not self.advanced:
+                # no command for the last state yet: the period runs on the newest one (or holds)
+                self.flush_reward()
+                self.reward_out = self.advance(self.pending if self.pending is not None else self.hold)
+                if self.finished:
+                    return
+        self.advanced = False
+        self.publish_state()
 
     # diagnostics ----------------------------------------------------------------------------
     def stats(self) -> dict:
