@@ -7,9 +7,10 @@ for it (through master -> selected sub-policy -> master), p50 and p99, and the m
 (states whose command arrived after the next tick, or never: runtime.DeadlineMeter).
 
     python bench/latency.py --rate 500 --seconds 30 [--executor events|single|multi] [--only multi|single]
-                            [--pin master,small,large:1 --pin sim,cost_monitor:0]
+                            [--pin master,small,large:1 --pin sim,cost_monitor:0] [--hops]
 
-prints one JSON object per configuration.
+prints one JSON object per configuration; with --hops, each also splits the latency into its hops
+(asym_control.hoptrace: p50/p90/p99 per hop, over all answered states and over the missed ones).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 import warnings
 
@@ -26,6 +28,7 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 
 def main():
+    from asym_control import hoptrace
     from asym_control.launcher import parse_pins, run_graph
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -37,6 +40,8 @@ def main():
                    help="rclpy executor of every node (default: the EventsExecutor the nodes use)")
     p.add_argument("--pin", action="append", metavar="NODES:CPUS",
                    help="multi-process: run these nodes' processes on these CPUs only (repeatable)")
+    p.add_argument("--hops", action="store_true",
+                   help="trace every period hop by hop (asym_control.hoptrace) and report the split")
     a = p.parse_args()
     pins = parse_pins(a.pin)
     os.environ["ASYM_EXECUTOR"] = a.executor
@@ -47,22 +52,30 @@ def main():
     for single in (False, True):
         if a.only and (a.only == "single") != single:
             continue
+        trace = tempfile.TemporaryDirectory(prefix="asym-hops-") if a.hops else None
+        hoptrace.enable(trace.name if trace else None)
         t = time.perf_counter()
         host = cpu_times()
         outcome = run_graph("walker", episodes=1, lockstep=False, rate_hz=a.rate,
                             checkpoint_dir=a.checkpoint_dir, single_process=single, timeout_s=a.seconds * 8 + 60,
                             extra={"sim": {"episode_steps": steps}}, pins=None if single else pins)
+        steal = steal_share(host, cpu_times())
+        hoptrace.enable(None)        # what the nodes of this process noted is written now
         sim = outcome.sim or {}
         s = outcome.summaries[-1]
-        print(json.dumps({
+        result = {
             "graph": "single-process" if single else "multi-process", "executor": a.executor, "rate_hz": a.rate,
             "pins": {n: sorted(c) for n, c in pins.items()} if pins and not single else None,
             "control_periods": sim.get("ticks"), "seconds": round(time.perf_counter() - t, 1),
             "latency_p50_ms": round(sim["latency_p50_ms"], 3), "latency_p99_ms": round(sim["latency_p99_ms"], 3),
             "latency_max_ms": round(sim["latency_max_ms"], 3), "missed_deadlines": sim["missed_deadlines"],
             "return_mean": round(s["return_mean"], 1), "large_fraction": round(s["large_fraction"], 4),
-            "cpu_steal": steal_share(host, cpu_times()),   # of the 2 cores' time, taken by the host
-        }), flush=True)
+            "cpu_steal": steal,   # of the 2 cores' time, taken by the host
+        }
+        if trace:
+            result["hops"] = hoptrace.breakdown(hoptrace.read(trace.name))
+            trace.cleanup()
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from std_msgs.msg import Float64MultiArray, UInt8
 from ..agent import LARGE, OPTION_NAMES, SMALL
 from ..arm import GOAL_NAMES
 from ..checkpoint import load_policy
+from ..hoptrace import mark
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
 from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS, INTERNAL_QOS,
                      JOINT_STATES, SELECTION, ThrottledLogger, publish_status, spin_node, stamp_ns, sub_command_topic,
@@ -159,6 +160,7 @@ class MasterNode(Node):
             self.log("error", "state_rejected", lambda: f"state rejected: {e}")
             return
         stamp = stamp_ns(msg.header.stamp)
+        mark("m_state", stamp)
         self.t_state = time.perf_counter()
         self.holding = False
         if stamp == self.last_stamp and self.option is not None:
@@ -197,6 +199,7 @@ class MasterNode(Node):
 
     def forward(self, data: bytes) -> None:
         self.t_forward = time.perf_counter()
+        mark("fwd", self.last_stamp)
         self.forward_pubs[self.option].publish(data)
 
     # commands -------------------------------------------------------------------------------
@@ -207,6 +210,7 @@ class MasterNode(Node):
                      lambda: f"command from the unselected {OPTION_NAMES[option]} sub-policy dropped")
             return
         msg = deserialize_message(data, JointState)
+        mark("m_cmd", stamp_ns(msg.header.stamp))
         if stamp_ns(msg.header.stamp) != self.last_stamp or self.answered:
             self.rejected_commands += 1
             self.log("warning", "stale", "stale command dropped (it answers an older state)")
@@ -222,6 +226,7 @@ class MasterNode(Node):
             return
         self.answered = True
         self.forwarded += 1
+        mark("act", self.last_stamp)
         self.actuator_pub.publish(Float64MultiArray(data=list(msg.effort)))
         # the rest of the step waits until the command is on its way: in one process the
         # actuator's reader (already queued) runs first, in any case before the next state

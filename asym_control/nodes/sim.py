@@ -34,6 +34,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
+from ..hoptrace import mark
 from ..runtime import DeadlineMeter, command_ok
 from ..tasks import get_task
 from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
@@ -145,6 +146,7 @@ class SimNode(Node):
         self.answered = False
         if not self.lockstep:
             self.meter.sent(self.stamp_published, self.t_published)
+            mark("state", self.stamp_published)
         self.state_pub.publish(msg)
 
     def resend(self) -> None:
@@ -160,6 +162,7 @@ class SimNode(Node):
             self.log("error", "command_rejected", lambda: f"command rejected: {reason}")
             return
         t = time.perf_counter()
+        mark("cmd")
         action = np.asarray(msg.data, dtype=np.float64)
         if not self.lockstep:
             self.meter.command(t)
@@ -220,6 +223,7 @@ class SimNode(Node):
     def tick(self) -> None:
         if self.finished or not self.started:
             return
+        mark("tick")
         self.ticks += 1
         if self.ticks > 1:
             self.meter.tick(time.perf_counter())

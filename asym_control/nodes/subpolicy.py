@@ -15,9 +15,10 @@ from sensor_msgs.msg import JointState
 from ..agent import OPTION_NAMES
 from ..checkpoint import load_policy
 from ..flops import actor_flops
+from ..hoptrace import mark
 from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import (DIAGNOSTICS, DIAG_QOS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node, sub_command_topic,
-                     sub_state_topic)
+from .common import (DIAGNOSTICS, DIAG_QOS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node, stamp_ns,
+                     sub_command_topic, sub_state_topic)
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
 
@@ -53,6 +54,7 @@ class SubPolicyNode(Node):
                                f"{self.flops} FLOPs per inference")
 
     def on_state(self, msg: JointState) -> None:
+        mark("s_state", stamp_ns(msg.header.stamp))
         try:
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity)
         except StateRejected as e:
@@ -65,6 +67,7 @@ class SubPolicyNode(Node):
         out.header.stamp = msg.header.stamp
         out.name = self.actuators
         out.effort = action.astype(float).tolist()
+        mark("s_pub", stamp_ns(out.header.stamp))
         self.pub.publish(out)
 
     def publish_diagnostics(self) -> None:

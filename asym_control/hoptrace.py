@@ -1,0 +1,129 @@
+"""Where a control period's time goes: an opt-in trace of the real-time graph, hop by hop.
+
+With ASYM_HOP_TRACE=DIR in the environment, the simulator, master and sub-policy nodes note the
+moments of each control period (`mark`) with the monotonic clock (the same clock in every process
+of one machine) and, at exit, write them to DIR/<pid>.txt, one "tag stamp seconds" line each.
+Without it `mark` returns at once. `breakdown` reads the files back and splits every answered
+state's latency into its hops (bench/latency.py --hops prints it):
+
+    tick -> state out          the simulator's tick until it publishes the state (building the
+                               message; the period's physics too when its command was late)
+    state -> master            publish, DDS, the master's wake-up and deserialisation
+    master: state -> forward   joint map, observation and DQN (at decisions), checks
+    forward -> sub-policy      publish, DDS, wake-up
+    sub-policy                 joint map, observation, actor, building the command
+    command -> master          publish, DDS, wake-up, deserialisation
+    master: command -> actuator  the gate's checks
+    actuator -> simulator      publish, DDS, wake-up (the latency's end)
+"""
+
+from __future__ import annotations
+
+import atexit
+import bisect
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+_DIR = os.environ.get("ASYM_HOP_TRACE") or None
+_lines: list[str] = []
+
+# (tag, what it marks); the tags in order along the control path
+TAGS = {
+    "tick": "simulator: a tick begins",
+    "state": "simulator: publishing the state (stamp)",
+    "m_state": "master: the state read (stamp)",
+    "fwd": "master: forwarding it to the selected sub-policy (stamp)",
+    "s_state": "sub-policy: the state read (stamp)",
+    "s_pub": "sub-policy: publishing its command (stamp)",
+    "m_cmd": "master: a sub-policy's command read (stamp)",
+    "act": "master: publishing the actuator command (stamp)",
+    "cmd": "simulator: an actuator command received",
+}
+HOPS = ("tick -> state out", "state -> master", "master: state -> forward", "forward -> sub-policy",
+        "sub-policy", "command -> master", "master: command -> actuator", "actuator -> simulator")
+
+
+def enable(directory: str | None) -> None:
+    """Trace into `directory` from now on, in this process and in the processes it starts
+    afterwards (None: stop). What was noted before goes to the former directory first."""
+    global _DIR
+    _write()
+    _DIR = str(directory) if directory is not None else None
+    if _DIR is None:
+        os.environ.pop("ASYM_HOP_TRACE", None)
+    else:
+        os.environ["ASYM_HOP_TRACE"] = _DIR
+
+
+def mark(tag: str, stamp: int = -1) -> None:
+    """Note that `tag` happened now (for the state stamped `stamp`), if tracing is on."""
+    if _DIR is not None:
+        _lines.append(f"{tag} {stamp} {time.perf_counter():.7f}\n")
+
+
+@atexit.register
+def _write() -> None:
+    if _DIR is not None and _lines:
+        with open(Path(_DIR) / f"{os.getpid()}.txt", "a") as f:
+            f.writelines(_lines)
+        _lines.clear()
+
+
+def read(directory) -> dict[str, list[tuple[int, float]]]:
+    """Every process's marks, by tag: (stamp, time) in time order."""
+    events: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(Path(directory).glob("*.txt")):
+        for line in path.read_text().splitlines():
+            tag, stamp, t = line.split()
+            events.setdefault(tag, []).append((int(stamp), float(t)))
+    for v in events.values():
+        v.sort(key=lambda e: e[1])
+    return events
+
+
+def breakdown(events: dict[str, list[tuple[int, float]]], skip: int = 100) -> dict:
+    """Per hop, p50/p90/p99 in ms over the answered states (after the first `skip`), also
+    separately for those whose command came after the next tick (missed); and how many states
+    the master forwarded whose command it then dropped (a newer state had come)."""
+    first = {}
+    for tag in ("m_state", "fwd", "s_state", "s_pub", "m_cmd", "act"):
+        first[tag] = {}
+        for stamp, t in events.get(tag, []):
+            first[tag].setdefault(stamp, t)     # a stamp seen twice (a resend): its first time
+    ticks = np.array([t for _, t in events.get("tick", [])])
+    cmds = np.array([t for _, t in events.get("cmd", [])])
+
+    def next_after(a: np.ndarray, t: float) -> float:
+        i = bisect.bisect_right(a, t)
+        return a[i] if i < len(a) else np.nan
+
+    def last_before(a: np.ndarray, t: float) -> float:
+        i = bisect.bisect_right(a, t)
+        return a[i - 1] if i > 0 else np.nan
+
+    rows = []
+    for stamp, t_state in events.get("state", [])[skip:]:
+        times = [first[tag].get(stamp) for tag in ("m_state", "fwd", "s_state", "s_pub", "m_cmd", "act")]
+        if any(x is None for x in times):
+            continue   # not answered: its command was dropped, or never came
+        t_cmd = next_after(cmds, times[-1])
+        path = [last_before(ticks, t_state), t_state, *times, t_cmd]
+        rows.append([b - a for a, b in zip(path, path[1:])] + [t_cmd - t_state, next_after(ticks, t_state) - t_state])
+    r = np.array(rows, dtype=float).reshape(-1, len(HOPS) + 2)
+    ok = np.all(np.isfinite(r), axis=1)
+    r = r[ok]
+    missed = r[:, -2] > r[:, -1]
+
+    def stats(x: np.ndarray) -> dict:
+        if len(x) == 0:
+            return {}
+        return {q: round(1e3 * float(np.percentile(x, int(q[1:]))), 3) for q in ("p50", "p90", "p99")}
+
+    names = HOPS + ("latency", "window to the next tick")
+    dropped = len(set(first["fwd"]) - set(first["act"]))
+    return {"states": int(len(r)), "missed": int(missed.sum()), "forwarded_then_dropped": dropped,
+            "hops_ms": {n: stats(r[:, j]) for j, n in enumerate(names)},
+            "hops_ms_missed": {n: stats(r[missed, j]) for j, n in enumerate(names)}}
