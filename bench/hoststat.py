@@ -23,3 +23,48 @@ def steal_share(before, after) -> float | None:
     if before is None or after is None or after[1] == before[1]:
         return None
     return round((after[0] - before[0]) / (after[1] - before[1]), 4)
+
+
+def node_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system, every thread) used so far by each running node process of the
+    package, by node name (its `__node:=` remapping)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            if not any("asym_control.nodes" in a or "/asym_" in a for a in args):
+                continue
+            name = next((a.split(":=", 1)[1] for a in args if a.startswith("__node:=")), None)
+            if name is None:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+class NodeCpu:
+    """The cores each node process used over the middle of a run: readings at `start` and
+    `start + span` seconds from now, on a background thread."""
+
+    def __init__(self, start: float, span: float):
+        import threading
+
+        self.cores: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._run, args=(start, span), daemon=True)
+        self._thread.start()
+
+    def _run(self, start: float, span: float) -> None:
+        import time
+
+        time.sleep(start)
+        before, t0 = node_cpu_seconds(), time.monotonic()
+        time.sleep(span)
+        after, dt = node_cpu_seconds(), time.monotonic() - t0
+        self.cores = {n: round((after[n] - before[n]) / dt, 3) for n in sorted(after) if n in before}

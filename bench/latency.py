@@ -22,7 +22,7 @@ import tempfile
 import time
 import warnings
 
-from hoststat import cpu_times, steal_share
+from hoststat import NodeCpu, cpu_times, steal_share
 
 warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
@@ -56,6 +56,8 @@ def main():
         hoptrace.enable(trace.name if trace else None)
         t = time.perf_counter()
         host = cpu_times()
+        # the cores each node process uses, over the middle of the run (after start-up)
+        node_cpu = None if single else NodeCpu(start=10.0 + a.seconds / 3, span=a.seconds / 3)
         outcome = run_graph("walker", episodes=1, lockstep=False, rate_hz=a.rate,
                             checkpoint_dir=a.checkpoint_dir, single_process=single, timeout_s=a.seconds * 8 + 60,
                             extra={"sim": {"episode_steps": steps}}, pins=None if single else pins)
@@ -72,6 +74,8 @@ def main():
             "return_mean": round(s["return_mean"], 1), "large_fraction": round(s["large_fraction"], 4),
             "cpu_steal": steal,   # of the 2 cores' time, taken by the host
         }
+        if node_cpu is not None:
+            result["node_cores"] = node_cpu.cores
         if trace:
             result["hops"] = hoptrace.breakdown(hoptrace.read(trace.name))
             trace.cleanup()
