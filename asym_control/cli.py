@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--pin", action="append", default=None, metavar="NODES:CPUS",
                     help="run these nodes' processes on these CPUs only, e.g. --pin master,small,large:1 "
                          "--pin sim,cost_monitor:0 (repeatable; docs/benchmarks.md)")
+    la.add_argument("--cpu-latency-us", type=_nonnegative_int, default=None, metavar="US",
+                    help="while the graph runs, keep every CPU able to wake within US microseconds (Linux "
+                         "PM QoS, /dev/cpu_dma_latency; 0: idle CPUs poll instead of halting; needs root)")
     la.add_argument("--timeout", type=_positive(float), default=600.0, help="give up after this many seconds")
     la.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -239,7 +242,8 @@ def cmd_launch(a) -> int:
         raise UserError(f"--drop-rate must be below 1, got {a.drop_rate}")
     return main_launch(a.robot, a.episodes, a.lockstep, a.json, a.single_process, a.checkpoint_dir,
                        a.rate, a.seed, a.timeout, record=a.record, standin=a.standin,
-                       extra={"standin": faults} if faults else None, pins=parse_pins(a.pin))
+                       extra={"standin": faults} if faults else None, pins=parse_pins(a.pin),
+                       cpu_latency_us=a.cpu_latency_us)
 
 
 def cmd_train(a) -> int:

@@ -116,10 +116,13 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
               checkpoint_dir: str | None = None, single_process: bool = False, rate_hz: float | None = None,
               seed: int | None = None, timeout_s: float = 600.0, trace: bool = False,
               extra: dict | None = None, on_started=None, domain_id: int | None = None,
-              record: Path | None = None, standin: bool = False, pins: dict[str, set[int]] | None = None) -> Outcome:
+              record: Path | None = None, standin: bool = False, pins: dict[str, set[int]] | None = None,
+              cpu_latency_us: int | None = None) -> Outcome:
     """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
 
     `pins`: {node name: CPUs} for nodes in their own processes (parse_pins).
+    `cpu_latency_us`: hold a PM QoS CPU latency request while the graph runs (cpulatency.py; 0:
+    idle CPUs poll instead of halting).
     `record`: write every topic of the graph to this MCAP file (recording.McapRecorder).
     `domain_id` (default: $ROS_DOMAIN_ID) isolates the graph: a node killed with SIGKILL stays in
     DDS discovery until its lease expires, and reliable writers of a later graph on the same
@@ -153,6 +156,13 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     env = dict(os.environ)
     if domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(domain_id)
+    cpu_request = None
+    if cpu_latency_us is not None:
+        from .cpulatency import CpuLatencyError, CpuLatencyRequest
+        try:
+            cpu_request = CpuLatencyRequest(cpu_latency_us)
+        except CpuLatencyError as e:
+            raise GraphError(f"--cpu-latency-us: {e}") from None
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(env.get("ROS_DOMAIN_ID", "0")))
     procs: dict[str, subprocess.Popen] = {}
@@ -213,6 +223,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             executor.shutdown(timeout_sec=2.0)
         if recorder is not None:
             recorder.close()
+        if cpu_request is not None:
+            cpu_request.close()
 
 
 class _Lifecycle:
@@ -360,10 +372,10 @@ def format_summary(outcome: Outcome) -> str:
 def main_launch(robot: str, episodes: int, lockstep: bool | None, as_json: bool, single_process: bool,
                 checkpoint_dir: str | None, rate_hz: float | None, seed: int | None, timeout_s: float,
                 record: Path | None = None, standin: bool = False, extra: dict | None = None,
-                pins: dict[str, set[int]] | None = None) -> int:
+                pins: dict[str, set[int]] | None = None, cpu_latency_us: int | None = None) -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", "0")
     outcome = run_graph(robot, episodes, lockstep, checkpoint_dir, single_process, rate_hz, seed, timeout_s,
-                        record=record, standin=standin, extra=extra, pins=pins)
+                        record=record, standin=standin, extra=extra, pins=pins, cpu_latency_us=cpu_latency_us)
     summary = dict(outcome.summaries[-1])
     if outcome.sim:
         summary["sim"] = outcome.sim

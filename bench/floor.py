@@ -10,7 +10,7 @@ tick, or never). Multi-process (source, relay "master", relay "sub-policy": thre
 and single-process (one executor). Whatever the graph misses beyond these figures is the
 graph's; what these miss is this machine's.
 
-    python bench/floor.py --rate 500 --seconds 30 [--only multi|single]
+    python bench/floor.py --rate 500 --seconds 30 [--only multi|single] [--cpu-latency-us 0]
 
 prints one JSON object per configuration, with the share of CPU the host stole meanwhile.
 """
@@ -162,15 +162,27 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=500.0)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--only", choices=["multi", "single"], default=None)
+    p.add_argument("--cpu-latency-us", type=int, default=None, metavar="US",
+                   help="hold a PM QoS CPU latency request meanwhile (asym_control.cpulatency; needs root)")
     p.add_argument("--relay", choices=sorted(RELAYS), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.relay:
         return run_relay(a.relay)
+    from asym_control.cpulatency import CpuLatencyError, CpuLatencyRequest
+
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
+    try:
+        request = CpuLatencyRequest(a.cpu_latency_us) if a.cpu_latency_us is not None else None
+    except CpuLatencyError as e:
+        raise SystemExit(f"floor.py: --cpu-latency-us: {e}") from None
     for single in (False, True):
         if a.only and (a.only == "single") != single:
             continue
-        print(json.dumps(measure(single, a.rate, a.seconds)), flush=True)
+        result = measure(single, a.rate, a.seconds)
+        result["cpu_latency_us"] = a.cpu_latency_us
+        print(json.dumps(result), flush=True)
+    if request is not None:
+        request.close()
 
 
 if __name__ == "__main__":

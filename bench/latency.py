@@ -8,6 +8,7 @@ for it (through master -> selected sub-policy -> master), p50 and p99, and the m
 
     python bench/latency.py --rate 500 --seconds 30 [--executor events|single|multi] [--only multi|single]
                             [--pin master,small,large:1 --pin sim,cost_monitor:0] [--hops]
+                            [--cpu-latency-us 0]
 
 prints one JSON object per configuration; with --hops, each also splits the latency into its hops
 (asym_control.hoptrace: p50/p90/p99 per hop, over all answered states and over the missed ones).
@@ -29,7 +30,7 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 def main():
     from asym_control import hoptrace
-    from asym_control.launcher import parse_pins, run_graph
+    from asym_control.launcher import GraphError, parse_pins, run_graph
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rate", type=float, default=500.0)
@@ -40,6 +41,9 @@ def main():
                    help="rclpy executor of every node (default: the EventsExecutor the nodes use)")
     p.add_argument("--pin", action="append", metavar="NODES:CPUS",
                    help="multi-process: run these nodes' processes on these CPUs only (repeatable)")
+    p.add_argument("--cpu-latency-us", type=int, default=None, metavar="US",
+                   help="hold a PM QoS CPU latency request while the graph runs (asym_control.cpulatency; "
+                        "0: idle CPUs poll instead of halting; needs root)")
     p.add_argument("--hops", action="store_true",
                    help="trace every period hop by hop (asym_control.hoptrace) and report the split")
     a = p.parse_args()
@@ -58,9 +62,13 @@ def main():
         host = cpu_times()
         # the cores each node process uses, over the middle of the run (after start-up)
         node_cpu = None if single else NodeCpu(start=10.0 + a.seconds / 3, span=a.seconds / 3)
-        outcome = run_graph("walker", episodes=1, lockstep=False, rate_hz=a.rate,
-                            checkpoint_dir=a.checkpoint_dir, single_process=single, timeout_s=a.seconds * 8 + 60,
-                            extra={"sim": {"episode_steps": steps}}, pins=None if single else pins)
+        try:
+            outcome = run_graph("walker", episodes=1, lockstep=False, rate_hz=a.rate,
+                                checkpoint_dir=a.checkpoint_dir, single_process=single, timeout_s=a.seconds * 8 + 60,
+                                extra={"sim": {"episode_steps": steps}}, pins=None if single else pins,
+                                cpu_latency_us=a.cpu_latency_us)
+        except GraphError as e:
+            raise SystemExit(f"latency.py: {e}") from None
         steal = steal_share(host, cpu_times())
         hoptrace.enable(None)        # what the nodes of this process noted is written now
         sim = outcome.sim or {}
@@ -68,6 +76,7 @@ def main():
         result = {
             "graph": "single-process" if single else "multi-process", "executor": a.executor, "rate_hz": a.rate,
             "pins": {n: sorted(c) for n, c in pins.items()} if pins and not single else None,
+            "cpu_latency_us": a.cpu_latency_us,
             "control_periods": sim.get("ticks"), "seconds": round(time.perf_counter() - t, 1),
             "latency_p50_ms": round(sim["latency_p50_ms"], 3), "latency_p99_ms": round(sim["latency_p99_ms"], 3),
             "latency_max_ms": round(sim["latency_max_ms"], 3), "missed_deadlines": sim["missed_deadlines"],

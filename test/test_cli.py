@@ -180,3 +180,9 @@ def test_recordings_must_be_mcap(tmp_path):
 ])
 def test_bad_pins_are_refused_before_any_node_starts(pin, message):
     one_line_error(run("launch", "walker", "--pin", pin), message)
+
+
+def test_a_negative_cpu_latency_is_refused():
+    r = run("launch", "walker", "--cpu-latency-us", "-1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--cpu-latency-us: must be >= 0, got -1" in r.stderr

@@ -115,6 +115,19 @@ def test_pinned_nodes_run_on_their_cpus_and_the_episode_is_unchanged(reference):
     _check_parity(outcome, cfg, ref)
 
 
+@pytest.mark.skipif(not os.access("/dev/cpu_dma_latency", os.W_OK), reason="/dev/cpu_dma_latency: root only here")
+def test_the_cpu_latency_request_is_held_while_the_graph_runs_and_released_after():
+    from asym_control.cpulatency import current
+
+    before = current()
+    during = []
+    outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, single_process=True,
+                        timeout_s=120, cpu_latency_us=0, on_started=lambda procs, out: during.append(current()),
+                        extra={"sim": {"episode_steps": 20}})
+    assert during == [0] and outcome.summaries[0]["last_episode"]["steps"] == 20
+    assert current() == before
+
+
 def test_large_node_killed_mid_episode_falls_back_to_small():
     killed_at = {}
 
