@@ -86,8 +86,10 @@ def read(directory) -> dict[str, list[tuple[int, float]]]:
 
 def breakdown(events: dict[str, list[tuple[int, float]]], skip: int = 100) -> dict:
     """Per hop, p50/p90/p99 in ms over the answered states (after the first `skip`), also
-    separately for those whose command came after the next tick (missed); and how many states
-    the master forwarded whose command it then dropped (a newer state had come)."""
+    separately for those whose command came after the next tick (missed); how many states the
+    master forwarded whose command it then dropped (a newer state had come); and how often a
+    state missed its deadline after its predecessor had (`missed_after_missed`) and after it had
+    not (`missed_after_answered`), unanswered states counted as missed."""
     first = {}
     for tag in ("m_state", "fwd", "s_state", "s_pub", "m_cmd", "act"):
         first[tag] = {}
@@ -124,6 +126,16 @@ def breakdown(events: dict[str, list[tuple[int, float]]], skip: int = 100) -> di
 
     names = HOPS + ("latency", "window to the next tick")
     dropped = len(set(first["fwd"]) - set(first["act"]))
-    return {"states": int(len(r)), "missed": int(missed.sum()), "forwarded_then_dropped": dropped,
+    # one late period makes the next one late too? every state in order, unanswered ones missed
+    late = []
+    for stamp, t_state in events.get("state", [])[skip:]:
+        t_act = first["act"].get(stamp)
+        t_cmd = next_after(cmds, t_act) if t_act is not None else np.nan
+        late.append(not (t_cmd <= next_after(ticks, t_state)))
+    late = np.array(late, dtype=bool)
+    prev, cur = late[:-1], late[1:]
+    cascade = {"missed_after_missed": round(float(cur[prev].mean()), 3) if prev.any() else None,
+               "missed_after_answered": round(float(cur[~prev].mean()), 3) if (~prev).any() else None}
+    return {"states": int(len(r)), "missed": int(missed.sum()), "forwarded_then_dropped": dropped, **cascade,
             "hops_ms": {n: stats(r[:, j]) for j, n in enumerate(names)},
             "hops_ms_missed": {n: stats(r[missed, j]) for j, n in enumerate(names)}}

@@ -32,6 +32,8 @@ def test_breakdown_splits_each_answered_state_into_its_hops():
         v.sort(key=lambda e: e[1])
     b = hoptrace.breakdown(ev, skip=0)
     assert b["states"] == 3 and b["missed"] == 1 and b["forwarded_then_dropped"] == 1
+    # in order: answered, missed, missed (dropped), answered
+    assert b["missed_after_missed"] == 0.5 and b["missed_after_answered"] == 1.0
     hops = b["hops_ms"]
     assert hops["sub-policy"]["p50"] == pytest.approx(0.1)
     assert hops["latency"]["p50"] == pytest.approx(0.7)
