@@ -42,6 +42,7 @@ TAGS = {
     "act": "master: publishing the actuator command (stamp)",
     "cmd": "simulator: an actuator command received",
 }
+_ALONG = ("m_state", "fwd", "s_state", "s_pub", "m_cmd", "act")   # the stamped marks between state and cmd
 HOPS = ("tick -> state out", "state -> master", "master: state -> forward", "forward -> sub-policy",
         "sub-policy", "command -> master", "master: command -> actuator", "actuator -> simulator")
 
@@ -91,7 +92,7 @@ def breakdown(events: dict[str, list[tuple[int, float]]], skip: int = 100) -> di
     state missed its deadline after its predecessor had (`missed_after_missed`) and after it had
     not (`missed_after_answered`), unanswered states counted as missed."""
     first = {}
-    for tag in ("m_state", "fwd", "s_state", "s_pub", "m_cmd", "act"):
+    for tag in _ALONG:
         first[tag] = {}
         for stamp, t in events.get(tag, []):
             first[tag].setdefault(stamp, t)     # a stamp seen twice (a resend): its first time
@@ -107,13 +108,17 @@ def breakdown(events: dict[str, list[tuple[int, float]]], skip: int = 100) -> di
         return a[i - 1] if i > 0 else np.nan
 
     rows = []
+    late = []     # every state in order: missed (unanswered ones too)?
     for stamp, t_state in events.get("state", [])[skip:]:
-        times = [first[tag].get(stamp) for tag in ("m_state", "fwd", "s_state", "s_pub", "m_cmd", "act")]
+        times = [first[tag].get(stamp) for tag in _ALONG]
+        t_next = next_after(ticks, t_state)
         if any(x is None for x in times):
-            continue   # not answered: its command was dropped, or never came
+            late.append(True)   # not answered: its command was dropped, or never came
+            continue
         t_cmd = next_after(cmds, times[-1])
+        late.append(not t_cmd <= t_next)
         path = [last_before(ticks, t_state), t_state, *times, t_cmd]
-        rows.append([b - a for a, b in zip(path, path[1:])] + [t_cmd - t_state, next_after(ticks, t_state) - t_state])
+        rows.append([b - a for a, b in zip(path, path[1:])] + [t_cmd - t_state, t_next - t_state])
     r = np.array(rows, dtype=float).reshape(-1, len(HOPS) + 2)
     ok = np.all(np.isfinite(r), axis=1)
     r = r[ok]
@@ -126,12 +131,7 @@ def breakdown(events: dict[str, list[tuple[int, float]]], skip: int = 100) -> di
 
     names = HOPS + ("latency", "window to the next tick")
     dropped = len(set(first["fwd"]) - set(first["act"]))
-    # one late period makes the next one late too? every state in order, unanswered ones missed
-    late = []
-    for stamp, t_state in events.get("state", [])[skip:]:
-        t_act = first["act"].get(stamp)
-        t_cmd = next_after(cmds, t_act) if t_act is not None else np.nan
-        late.append(not (t_cmd <= next_after(ticks, t_state)))
+    # does one late period make the next one late too?
     late = np.array(late, dtype=bool)
     prev, cur = late[:-1], late[1:]
     cascade = {"missed_after_missed": round(float(cur[prev].mean()), 3) if prev.any() else None,
