@@ -3,6 +3,9 @@ state's latency split into its hops, with explicit timelines."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from asym_control import hoptrace
@@ -49,6 +52,10 @@ def test_marks_go_to_one_file_per_process_and_read_back(tmp_path):
     try:
         hoptrace.mark("state", 7)
         hoptrace.mark("cmd")
+        deadline = time.monotonic() + 5
+        while not list(tmp_path.glob("*.txt")) and time.monotonic() < deadline:
+            time.sleep(0.1)     # the writer thread writes them while tracing goes on
+        assert [p.name for p in tmp_path.glob("*.txt")] == [f"{os.getpid()}.txt"]
     finally:
         hoptrace.enable(None)
     hoptrace.mark("state", 8)               # tracing off: not noted
