@@ -175,14 +175,16 @@ def main() -> None:
         request = CpuLatencyRequest(a.cpu_latency_us) if a.cpu_latency_us is not None else None
     except CpuLatencyError as e:
         raise SystemExit(f"floor.py: --cpu-latency-us: {e}") from None
-    for single in (False, True):
-        if a.only and (a.only == "single") != single:
-            continue
-        result = measure(single, a.rate, a.seconds)
-        result["cpu_latency_us"] = a.cpu_latency_us
-        print(json.dumps(result), flush=True)
-    if request is not None:
-        request.close()
+    try:
+        for single in (False, True):
+            if a.only and (a.only == "single") != single:
+                continue
+            result = measure(single, a.rate, a.seconds)
+            result["cpu_latency_us"] = a.cpu_latency_us
+            print(json.dumps(result), flush=True)
+    finally:
+        if request is not None:
+            request.close()
 
 
 if __name__ == "__main__":

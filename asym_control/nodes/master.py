@@ -210,8 +210,9 @@ class MasterNode(Node):
                      lambda: f"command from the unselected {OPTION_NAMES[option]} sub-policy dropped")
             return
         msg = deserialize_message(data, JointState)
-        mark("m_cmd", stamp_ns(msg.header.stamp))
-        if stamp_ns(msg.header.stamp) != self.last_stamp or self.answered:
+        stamp = stamp_ns(msg.header.stamp)
+        mark("m_cmd", stamp)
+        if stamp != self.last_stamp or self.answered:
             self.rejected_commands += 1
             self.log("warning", "stale", "stale command dropped (it answers an older state)")
             return

@@ -54,7 +54,8 @@ class SubPolicyNode(Node):
                                f"{self.flops} FLOPs per inference")
 
     def on_state(self, msg: JointState) -> None:
-        mark("s_state", stamp_ns(msg.header.stamp))
+        stamp = stamp_ns(msg.header.stamp)    # the command carries the state's stamp back
+        mark("s_state", stamp)
         try:
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity)
         except StateRejected as e:
@@ -67,7 +68,7 @@ class SubPolicyNode(Node):
         out.header.stamp = msg.header.stamp
         out.name = self.actuators
         out.effort = action.astype(float).tolist()
-        mark("s_pub", stamp_ns(out.header.stamp))
+        mark("s_pub", stamp)
         self.pub.publish(out)
 
     def publish_diagnostics(self) -> None:
