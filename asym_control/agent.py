@@ -52,6 +52,7 @@ class AsymAgent:
             self.buffers = {o: shared for o in self.subs}
         self.macro_buffer = MacroBuffer(cfg.dqn.buffer_size, self.obs_dim) if self.master else None
         self._remote: LearnerProcess | None = None
+        self.episode_option: int | None = None
 
     def start_parallel(self) -> None:
         """Fork the large learner (asym mode, cfg.parallel). Call before any transition is stored."""
@@ -65,14 +66,23 @@ class AsymAgent:
     # acting --------------------------------------------------------------------------------
     def epsilon(self, step: int) -> float:
         d = self.cfg.dqn
-        horizon = d.exploration_fraction * self.cfg.steps
+        horizon = d.exploration_steps if d.exploration_steps is not None else d.exploration_fraction * self.cfg.steps
         frac = min(1.0, step / horizon) if horizon > 0 else 1.0
         return d.exploration_initial_eps + frac * (d.exploration_final_eps - d.exploration_initial_eps)
+
+    def begin_episode(self, step: int) -> None:
+        """Episode-level exploration: draw whether this episode belongs to one sub-policy."""
+        self.episode_option = None
+        if self.master is not None and self.cfg.dqn.exploration_unit == "episode":
+            if self.rng["master"].random() < self.epsilon(step):
+                self.episode_option = int(self.rng["master"].integers(0, 2))
 
     def select(self, obs: np.ndarray, step: int) -> int:
         """The master's epsilon-greedy choice (asym), or the mode's only sub-policy."""
         if self.master is None:
             return self.cfg.options()[0]
+        if self.cfg.dqn.exploration_unit == "episode":
+            return self.episode_option if self.episode_option is not None else self.master.greedy(obs)
         if self.rng["master"].random() < self.epsilon(step):
             return int(self.rng["master"].integers(0, 2))
         return self.master.greedy(obs)
@@ -91,11 +101,28 @@ class AsymAgent:
             obs, action, reward, next_obs, terminated)
 
     def store_macro(self, macro: MacroStep, next_obs, terminated: bool) -> None:
+        # the buffer keeps the macro step's task reward; the cost term is applied when a batch
+        # is drawn (`master_batch`), with the lambda of that moment (cost warm-up)
         if self.master is None:
             return
-        cost = 0.0 if self.cfg.no_cost else self.costs.cost(macro.option)
-        self.macro_buffer.add(macro.obs, macro.option, macro.master_reward(self.cfg.cost_lambda, cost),
-                              next_obs, float(terminated), macro.length)
+        self.macro_buffer.add(macro.obs, macro.option, macro.reward_sum, next_obs,
+                              float(terminated), macro.length)
+
+    def cost_lambda(self, step: int) -> float:
+        """lambda at control step `step`: 0 for the ablation without cost; with a cost warm-up
+        it rises linearly from 0 to the configured lambda over `cost_warmup_steps`."""
+        if self.cfg.no_cost:
+            return 0.0
+        w = self.cfg.cost_warmup_steps
+        return self.cfg.cost_lambda * (min(1.0, step / w) if w > 0 else 1.0)
+
+    def master_batch(self, step: int):
+        """A batch of macro transitions with r_Omega = sum r - lambda(step) * k * c_omega."""
+        obs, option, reward_sum, next_obs, terminated, length = self.macro_buffer.sample(
+            self.cfg.dqn.batch_size, self.rng["master"])
+        c = np.where(option == LARGE, self.costs.c_large, self.costs.c_small).astype(DTYPE)
+        reward = (reward_sum - DTYPE(self.cost_lambda(step)) * length.astype(DTYPE) * c).astype(DTYPE)
+        return obs, option, reward, next_obs, terminated, length
 
     def _update_sub(self, option: int) -> dict | None:
         buf = self.buffers[option]
@@ -105,7 +132,7 @@ class AsymAgent:
         rng = self.rng["learn_large" if option == LARGE else "learn_small"]
         return self.subs[option].update(buf.sample(bs, rng), rng)
 
-    def update(self, want_metrics: bool = False) -> dict[str, float]:
+    def update(self, step: int = 0, want_metrics: bool = False) -> dict[str, float]:
         """One gradient step for each sub-policy and for the master (Table I: train freq 1)."""
         metrics: dict[str, float] = {}
         remote = self._remote
@@ -118,8 +145,7 @@ class AsymAgent:
             if m:
                 metrics.update({f"{OPTION_NAMES[option]}/{k}": v for k, v in m.items()})
         if self.master is not None and self.macro_buffer.size >= self.cfg.dqn.batch_size:
-            batch = self.macro_buffer.sample(self.cfg.dqn.batch_size, self.rng["master"])
-            metrics.update(self.master.update(batch))
+            metrics.update(self.master.update(self.master_batch(step)))
         if remote is not None:
             m = remote.finish_update()  # wait: the next action may come from the large actor
             if m:
@@ -205,6 +231,14 @@ class AsymPolicy:
             a.net.load_state(t, f"{OPTION_NAMES[o]}.actor")
         if self.master is not None:
             self.master.load_state(t, "master.q")
+
+    def forced(self, option: int) -> "AsymPolicy":
+        """This policy with the master replaced by a constant choice of `option` (analysis)."""
+        other = AsymPolicy.__new__(AsymPolicy)
+        other.__dict__.update(self.__dict__)
+        other.master = None
+        other.select = lambda obs: option
+        return other
 
     def select(self, obs: np.ndarray) -> int:
         if self.master is None:

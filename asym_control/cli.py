@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--critic-units", type=_positive(int), default=None,
                    help="hidden units of every critic (training only; default: the task's, else the actor's width)")
     t.add_argument("--no-cost", action="store_true", help="ablation: no cost term in the master's reward")
+    t.add_argument("--exploration-steps", type=_positive(int), default=None,
+                   help="control steps over which the master's epsilon decays (default: 10%% of --steps)")
+    t.add_argument("--exploration-unit", choices=("macro", "episode"), default="macro",
+                   help="macro: epsilon-greedy per decision; episode: per episode, one sub-policy throughout")
+    t.add_argument("--cost-warmup", type=_nonnegative_int, default=0,
+                   help="control steps over which lambda rises linearly from 0 to its value")
     t.add_argument("--separate-buffers", action="store_true",
                    help="ablation: each sub-policy learns only from its own transitions")
     t.add_argument("--checkpoint-every", type=_positive(int), default=10_000,
@@ -248,13 +254,16 @@ def cmd_launch(a) -> int:
 
 def cmd_train(a) -> int:
     from .config import TrainConfig
+    from .dqn import DQNConfig
     from .sac import SACConfig
     from .train import prepare_run_dir, train
 
     cfg = TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                       sac=SACConfig(critic_units=a.critic_units),
+                      dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit),
                       cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                       no_cost=a.no_cost, separate_buffers=a.separate_buffers,
+                      cost_warmup_steps=a.cost_warmup,
                       checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
                       episode_steps=a.episode_steps, parallel=not a.single_process,
                       eval_every=a.eval_every, eval_episodes=a.eval_episodes)

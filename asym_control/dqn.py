@@ -30,6 +30,13 @@ class DQNConfig:
     """gradient steps between hard copies of the online network into the target"""
     exploration_fraction: float = 0.1
     """fraction of training over which epsilon decays linearly"""
+    exploration_steps: int | None = None
+    """control steps over which epsilon decays linearly; when set, replaces exploration_fraction
+    (the paper's 10% of 2.5M steps is 250k control steps)"""
+    exploration_unit: str = "macro"
+    """macro: epsilon-greedy at every master decision; episode: with probability epsilon a whole
+    episode is run by one sub-policy drawn uniformly (each sub-policy then learns from long
+    stretches of its own behaviour), otherwise the master decides"""
     exploration_initial_eps: float = 1.0
     exploration_final_eps: float = 0.02
     max_grad_norm: float = 10.0

@@ -93,6 +93,7 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
         while step < end:
             # one episode
             obs = env.reset()
+            agent.begin_episode(step)
             ep_return, ep_large, ep_len = 0.0, 0, 0
             macro = None
             t_ep = time.perf_counter()
@@ -117,9 +118,10 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
                 ep_len += 1
                 step += 1
                 if step > cfg.learning_starts:
-                    metrics = agent.update(want_metrics=step % 1000 == 0)
+                    metrics = agent.update(step, want_metrics=step % 1000 == 0)
                     if step % 1000 == 0:
                         metrics["train/epsilon"] = agent.epsilon(step)
+                        metrics["train/lambda"] = agent.cost_lambda(step)
                         rec.scalars(step, metrics)
                 if step % 100 == 0:
                     rec.progress(100, _postfix(returns, large_fracs, t_start, step, last_ckpt, cfg))
@@ -170,6 +172,13 @@ def _evaluate_now(cfg: TrainConfig, agent: AsymAgent) -> dict:
     policy.load_tensors(agent.policy_tensors())
     result, _ = evaluate(cfg, policy, cfg.eval_episodes, seed=10_000 + cfg.seed)
     del result["per_episode"], result["flops_convention"]
+    if cfg.mode == "asym":
+        # each sub-policy alone on the same episodes: shows whether the master's choice follows
+        # what the sub-policies can do (a large sub-policy that is never selected learns only
+        # from the small one's data, and may never become worth its cost)
+        for option, name in ((0, "small"), (1, "large")):
+            alone, _ = evaluate(cfg, policy.forced(option), cfg.eval_episodes, seed=10_000 + cfg.seed)
+            result[f"{name}_alone_return"] = alone["return_mean"]
     return result
 
 

@@ -83,15 +83,26 @@ def test_every_transition_reaches_both_sub_policies_and_one_macro_per_macro_step
     assert mb.size == 10 * 3
     np.testing.assert_array_equal(mb.length[:30], np.tile([5, 5, 2], 10))
     assert not mb.terminated[:30].any()  # a time limit truncates: the master bootstraps
-    # each macro transition carries the option that acted and r_Omega of its steps
+    # each macro transition carries the option that acted and the task reward of its steps
     options = np.array([t[1] for t in trace])
     rewards = np.array([t[3] for t in trace])
     starts = [12 * e + offset for e in range(10) for offset in (0, 5, 10)]
     for i, s in enumerate(starts):
         k = mb.length[i]
         assert np.all(options[s:s + k] == mb.option[i])
-        c = agent.costs.cost(mb.option[i])
-        assert mb.reward[i] == pytest.approx(rewards[s:s + k].sum() - cfg.cost_lambda * k * c, rel=1e-5)
+        assert mb.reward[i] == pytest.approx(rewards[s:s + k].sum(), rel=1e-5)
+    # the cost term is applied when the master draws a batch: r_Omega = sum r - lambda k c_omega
+    obs, option, reward, _, _, length = agent.master_batch(step=cfg.steps)
+    rows = [int(np.flatnonzero((mb.obs[:30] == o).all(axis=1))[0]) for o in obs]
+    c = np.where(option == LARGE, agent.costs.c_large, agent.costs.c_small)
+    np.testing.assert_allclose(reward, mb.reward[rows] - cfg.cost_lambda * length * c, rtol=1e-5)
+
+
+def test_cost_warmup_raises_lambda_linearly_and_no_cost_keeps_it_at_zero():
+    agent = AsymAgent(small_cfg(cost_lambda=0.1, cost_warmup_steps=1000))
+    assert [agent.cost_lambda(s) for s in (0, 250, 1000, 5000)] == pytest.approx([0, 0.025, 0.1, 0.1])
+    assert AsymAgent(small_cfg(cost_lambda=0.1)).cost_lambda(0) == pytest.approx(0.1)
+    assert AsymAgent(small_cfg(cost_lambda=0.1, no_cost=True)).cost_lambda(5000) == 0.0
 
 
 def test_separate_buffers_ablation_splits_transitions_by_who_acted():
