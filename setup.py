@@ -1,10 +1,18 @@
 """asym_control: an ament_python package that also installs with pip."""
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "asym_control"
+
+
+def _tree(top):
+    """data_files entries installing every file under `top` into share/asym_control/<top>/..."""
+    return [(os.path.join("share", PACKAGE, folder), [os.path.join(folder, f) for f in sorted(files)])
+            for folder, _, files in sorted(os.walk(top)) if files]
+
 
 setup(
     name=PACKAGE,
@@ -16,6 +24,9 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*")),
         (f"share/{PACKAGE}/urdf", glob("urdf/*")),
+        # the shipped checkpoints (weights + JSON, 0.3 MB): the configs name them relative to
+        # the share directory
+        *_tree("checkpoints"),
     ],
     python_requires=">=3.10",
     # torch is used only by the tests (gradient checks) and TensorBoard logging; it is pinned
@@ -50,6 +61,7 @@ setup(
             "asym_cost_monitor = asym_control.nodes.cost_monitor:main",
             "asym_safety = asym_control.nodes.safety:main",
             "asym_standin = asym_control.nodes.standin:main",
+            "asym_lifecycle_manager = asym_control.nodes.lifecycle_manager:main",
         ],
     },
 )

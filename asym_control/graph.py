@@ -8,18 +8,22 @@ from pathlib import Path
 
 import yaml
 
-# node name -> (console script, module); small and large are one executable run twice
+# node name -> (console script, module, node class); small and large are one executable run twice
 EXECUTABLES = {
-    "sim": ("asym_sim", "asym_control.nodes.sim"),
-    "master": ("asym_master", "asym_control.nodes.master"),
-    "small": ("asym_subpolicy", "asym_control.nodes.subpolicy"),
-    "large": ("asym_subpolicy", "asym_control.nodes.subpolicy"),
-    "cost_monitor": ("asym_cost_monitor", "asym_control.nodes.cost_monitor"),
-    "safety": ("asym_safety", "asym_control.nodes.safety"),
-    "standin": ("asym_standin", "asym_control.nodes.standin"),
+    "sim": ("asym_sim", "asym_control.nodes.sim", "SimNode"),
+    "master": ("asym_master", "asym_control.nodes.master", "MasterNode"),
+    "small": ("asym_subpolicy", "asym_control.nodes.subpolicy", "SubPolicyNode"),
+    "large": ("asym_subpolicy", "asym_control.nodes.subpolicy", "SubPolicyNode"),
+    "cost_monitor": ("asym_cost_monitor", "asym_control.nodes.cost_monitor", "CostMonitorNode"),
+    "safety": ("asym_safety", "asym_control.nodes.safety", "SafetyNode"),
+    "lifecycle_manager": ("asym_lifecycle_manager", "asym_control.nodes.lifecycle_manager",
+                          "LifecycleManagerNode"),
+    "standin": ("asym_standin", "asym_control.nodes.standin", "StandinNode"),
 }
 PATH_PARAMETERS = ("checkpoint_dir", "urdf")
-LIFECYCLE_NODES = ("safety",)   # configured and activated by the launcher
+LIFECYCLE_NODES = ("safety",)   # configured and activated by the lifecycle manager
+# nodes that finish by themselves, with exit status 0 (the simulators after their episodes)
+FINISHING_NODES = ("sim", "standin")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class NodeSpec:
     namespace: str
     executable: str
     module: str
+    node_class: str
     parameters: dict
 
 
@@ -51,6 +56,14 @@ def config_path(robot: str) -> Path:
     return path
 
 
+def launch_defaults(robot: str, node: str, names) -> dict[str, str]:
+    """The parameters `names` of `node` in config/<robot>.yaml as launch-argument strings: the
+    launch files' defaults are the YAML's (one source of truth)."""
+    params = next(n.parameters for n in load_graph(robot) if n.name == node)
+    return {k: ("true" if params[k] else "false") if isinstance(params[k], bool) else str(params[k])
+            for k in names}
+
+
 def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[NodeSpec]:
     """The nodes of config/<robot>.yaml, relative paths made absolute, `overrides` applied
     ({node name: {parameter: value}}, or {"*": {...}} for every node that has the parameter).
@@ -70,8 +83,8 @@ def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[Nod
         for k in PATH_PARAMETERS:
             if k in params and params[k] and not Path(params[k]).is_absolute():
                 params[k] = str(package_root() / params[k])
-        exe, module = EXECUTABLES[name]
-        nodes.append(NodeSpec(name, namespace or "/", exe, module, params))
+        exe, module, node_class = EXECUTABLES[name]
+        nodes.append(NodeSpec(name, namespace or "/", exe, module, node_class, params))
     by_name = {n.name: n for n in nodes}
     if "sim" in by_name and "master" in by_name and "lockstep" not in (overrides or {}).get("master", {}):
         by_name["master"].parameters["lockstep"] = bool(by_name["sim"].parameters.get("lockstep", False))

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .graph import LIFECYCLE_NODES, NodeSpec, config_path, load_graph
+from .graph import FINISHING_NODES, NodeSpec, config_path, load_graph
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 5.0
@@ -177,9 +177,11 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             from .recording import McapRecorder
             recorder = McapRecorder(watcher.node, record)
         executor = make_executor(context)
+        in_process = {}
         if single_process:
             for spec in specs:
-                executor.add_node(_make_node(spec, params_file, context))
+                in_process[spec.name] = _make_node(spec, params_file, context)
+                executor.add_node(in_process[spec.name])
         else:
             log_dir = Path(tempfile.mkdtemp(prefix="asym-launch-"))
             for spec in specs:
@@ -190,16 +192,16 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         if on_started is not None:
             on_started(procs, watcher.outcome)
         deadline = time.monotonic() + timeout_s
-        lifecycle = [_Lifecycle(watcher.node, sp) for sp in specs if sp.name in LIFECYCLE_NODES]
         while len(watcher.outcome.summaries) < episodes:
-            for lc in lifecycle:
-                lc.step()
             for name, p in procs.items():
-                if p.poll() is not None:
+                if p.poll() is not None and not (name in FINISHING_NODES and p.returncode == 0):
                     err = Path(p.log_path).read_text(errors="replace").strip().splitlines()
                     reason = next((l for l in reversed(err) if l.strip()), f"exit status {p.returncode}")
-                    if name in ("sim", "master", "cost_monitor", "safety", "standin"):
+                    if name not in ("small", "large"):   # a sub-policy's loss is the master's to handle
                         raise GraphError(f"node {name} stopped: {reason}")
+            for name, node in in_process.items():
+                if getattr(node, "exit_code", None) and name not in FINISHING_NODES:
+                    raise GraphError(f"node {name} stopped with status {node.exit_code} (its log says why)")
             if time.monotonic() > deadline:
                 raise GraphError(f"timed out after {timeout_s:.0f} s with "
                                  f"{len(watcher.outcome.summaries)} of {episodes} episode(s) done")
@@ -225,46 +227,6 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             recorder.close()
         if cpu_request is not None:
             cpu_request.close()
-
-
-class _Lifecycle:
-    """Brings a lifecycle node to active, as launch_ros's lifecycle events or a lifecycle manager
-    would: configure once its services exist, then activate until it accepts (it refuses
-    without a fresh robot state). A refused configure is fatal: the node said why in its log."""
-
-    def __init__(self, node, spec: NodeSpec):
-        from lifecycle_msgs.srv import ChangeState
-
-        self.name = spec.name
-        self.client = node.create_client(ChangeState, f"{spec.namespace.rstrip('/')}/{spec.name}/change_state")
-        self.future = None
-        self.stage = "configure"
-        self.next_try = 0.0
-
-    def step(self) -> None:
-        from lifecycle_msgs.msg import Transition
-        from lifecycle_msgs.srv import ChangeState
-
-        if self.stage == "active" or time.monotonic() < self.next_try:
-            return
-        if self.future is None:
-            if not self.client.service_is_ready():
-                return
-            tid = Transition.TRANSITION_CONFIGURE if self.stage == "configure" else Transition.TRANSITION_ACTIVATE
-            self.future = self.client.call_async(ChangeState.Request(transition=Transition(id=tid)))
-            return
-        if not self.future.done():
-            return
-        ok = self.future.result() is not None and self.future.result().success
-        self.future = None
-        if self.stage == "configure":
-            if not ok:
-                raise GraphError(f"node {self.name} refused to configure (its log says why)")
-            self.stage = "activate"
-        elif ok:
-            self.stage = "active"
-        else:
-            self.next_try = time.monotonic() + 0.5   # no robot state yet: try again
 
 
 def _make_watcher(trace: bool, context):
@@ -307,7 +269,7 @@ def _make_node(spec: NodeSpec, params_file: Path, context):
     from rclpy.parameter import Parameter
 
     module = __import__(spec.module, fromlist=["x"])
-    cls = next(getattr(module, n) for n in dir(module) if n.endswith("Node") and n != "Node")
+    cls = getattr(module, spec.node_class)
     overrides = [Parameter(k, value=v) for k, v in spec.parameters.items()]
     return cls(context=context, namespace=spec.namespace,
                cli_args=["--ros-args", "-r", f"__node:={spec.name}", "--params-file", str(params_file)],

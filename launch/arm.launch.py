@@ -2,22 +2,20 @@
 [controller_type:=forward_command_controller|joint_trajectory_controller] [standin:=false] [rviz:=false]
 
 The arm graph of config/arm.yaml, next to the arm's ros2_control driver: master (with the gate),
-small and large sub-policies, cost monitor, and the safety lifecycle node that writes to the
-controller. No simulator: the nodes read the driver's /joint_states. The safety node is a
-launch_ros LifecycleNode, configured and then activated here, as `asym-control launch arm` does;
-an operator can deactivate it (hold) with `ros2 lifecycle set /asym/safety deactivate`, and
-e-stop it with `ros2 service call /asym/safety/estop std_srvs/srv/Trigger` or a std_msgs/Bool on
-/asym/estop. standin:=true adds the MuJoCo hardware stand-in in place of a driver.
+small and large sub-policies, cost monitor, the safety lifecycle node that writes to the
+controller, and the lifecycle manager that configures the safety node at once and activates it
+when the driver's /joint_states arrive (saying once that it waits; a refused activate is tried
+again every retry_s). No simulator: the nodes read the driver's /joint_states. At shutdown the
+safety node sends a hold before it exits. An operator can deactivate it (hold) with
+`ros2 lifecycle set /asym/safety deactivate`, and e-stop it with
+`ros2 service call /asym/safety/estop std_srvs/srv/Trigger` or a std_msgs/Bool on /asym/estop.
+standin:=true adds the MuJoCo hardware stand-in in place of a driver.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
-from launch.events import matches_action
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
-from lifecycle_msgs.msg import Transition
 
 from asym_control.graph import LIFECYCLE_NODES, config_path, load_graph, package_root
 
@@ -38,17 +36,10 @@ def _nodes(context, *args, **kwargs):
         if spec.name == "standin" and not standin:
             continue
         if spec.name in LIFECYCLE_NODES:
-            node = LifecycleNode(package="asym_control", executable=spec.executable, name=spec.name,
-                                 namespace=spec.namespace, parameters=[spec.parameters], output="screen")
-            configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                                    transition_id=Transition.TRANSITION_CONFIGURE))
-            # activate once configured (it refuses without a fresh /joint_states: then
-            # `ros2 lifecycle set /asym/safety activate` once the driver runs)
-            activate = RegisterEventHandler(OnStateTransition(
-                target_lifecycle_node=node, goal_state="inactive",
-                entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                                      transition_id=Transition.TRANSITION_ACTIVATE))]))
-            actions += [activate, node, configure]
+            # brought to active by the lifecycle manager (config/arm.yaml), not by launch events
+            actions.append(LifecycleNode(package="asym_control", executable=spec.executable, name=spec.name,
+                                         namespace=spec.namespace, parameters=[spec.parameters],
+                                         output="screen"))
         else:
             actions.append(Node(package="asym_control", executable=spec.executable, name=spec.name,
                                 namespace=spec.namespace, parameters=[spec.parameters], output="screen"))
@@ -56,8 +47,8 @@ def _nodes(context, *args, **kwargs):
         urdf = (package_root() / "urdf" / "arm.urdf").read_text()
         actions.append(Node(package="robot_state_publisher", executable="robot_state_publisher",
                             parameters=[{"robot_description": urdf}], output="screen"))
-        actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", str(package_root() / "config" / "arm.rviz")],
-                            output="screen"))
+        actions.append(Node(package="rviz2", executable="rviz2",
+                            arguments=["-d", str(package_root() / "config" / "arm.rviz")], output="screen"))
     return actions
 
 

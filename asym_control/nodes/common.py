@@ -142,10 +142,10 @@ def make_executor(context=None, kind: str | None = None):
     raise ValueError(f"ASYM_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {kind!r}")
 
 
-def spin_executor(executor) -> None:
-    """Spin until the executor's context shuts down. A loop of spin_once, not spin(): in rclpy
-    9.1.2 the EventsExecutor's spin() neither fires timers nor delivers messages here, while
-    spin_once does both."""
+def spin_executor(executor, until=None) -> None:
+    """Spin until the executor's context shuts down (or `until()` is true). A loop of spin_once,
+    not spin(): in rclpy 9.1.2 the EventsExecutor's spin() neither fires timers nor delivers
+    messages here, while spin_once does both."""
     import gc
 
     import rclpy
@@ -156,7 +156,7 @@ def spin_executor(executor) -> None:
     gc.collect()
     gc.freeze()
     try:
-        while rclpy.ok(context=executor.context):
+        while rclpy.ok(context=executor.context) and not (until is not None and until()):
             executor.spin_once(timeout_sec=0.1)
     except ExternalShutdownException:
         pass
@@ -164,7 +164,8 @@ def spin_executor(executor) -> None:
 
 def spin_node(node_factory, args=None) -> int:
     """main() body shared by every node: init, spin, clean shutdown; a start-up error is one
-    clear line on stderr and exit status 2 (no traceback)."""
+    clear line on stderr and exit status 2 (no traceback). A node that sets `exit_code` (the
+    simulator after its episodes) ends the spin and exits with that status."""
     import sys
 
     import rclpy
@@ -172,7 +173,21 @@ def spin_node(node_factory, args=None) -> int:
 
     from ..checkpoint import CheckpointError
 
-    rclpy.init(args=args)
+    # a node with `on_process_exit` (the safety node: a hold when it is stopped) handles SIGINT and
+    # SIGTERM itself, so that its context is still up to publish; others let rclpy shut down
+    on_exit = getattr(node_factory, "on_process_exit", None) is not None
+    if on_exit:
+        import signal
+
+        from rclpy.signals import SignalHandlerOptions
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, interrupt)
+        signal.signal(signal.SIGINT, interrupt)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    else:
+        rclpy.init(args=args)
     node = None
     try:
         try:
@@ -182,12 +197,13 @@ def spin_node(node_factory, args=None) -> int:
             print(f"{node_factory.__name__}: refusing to start: {e}", file=sys.stderr)
             return 2
         executor.add_node(node)
-        spin_executor(executor)
+        spin_executor(executor, until=lambda: getattr(node, "exit_code", None) is not None)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        if on_exit and node is not None and rclpy.ok():
+            node.on_process_exit()
     finally:
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
-    return 0
+    return getattr(node, "exit_code", None) or 0

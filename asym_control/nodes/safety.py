@@ -141,6 +141,15 @@ class SafetyNode(LifecycleNode):
         self.layer = None
         return TransitionCallbackReturn.SUCCESS
 
+    def on_process_exit(self) -> None:
+        """The process is being stopped (SIGINT/SIGTERM, as `ros2 launch` does at shutdown): an
+        active node deactivates, sending its hold, and waits briefly for the controller to have it."""
+        if self.layer is not None and self.layer.active:
+            self.send(self.layer.deactivate())
+            self.get_logger().warning("stopped while active: hold sent")
+            from rclpy.duration import Duration as RclpyDuration
+            self.pub.wait_for_all_acked(RclpyDuration(seconds=0.5))
+
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.layer is not None and self.layer.active:
             self.send(self.layer.deactivate())

@@ -38,7 +38,7 @@ from ..hoptrace import mark
 from ..runtime import DeadlineMeter, command_ok
 from ..tasks import get_task
 from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
-                     ThrottledLogger, publish_status, reward_message, set_stamp, spin_node, stamp_ns)
+                     SUMMARY, ThrottledLogger, publish_status, reward_message, set_stamp, spin_node, stamp_ns)
 
 MAX_RATE_HZ = 1000.0
 
@@ -63,9 +63,14 @@ class SimNode(Node):
         self.declare_parameter("settle_s", 2.0)
         # readers that this node's reward writer must have matched (the cost monitor; a recorder too)
         self.declare_parameter("wait_for_subscribers", 1)
+        # after the last episode: leave (exit status 0, so that `ros2 launch` can end the graph)
+        # once the cost monitor has summarised it, or after done_linger_s without a summary
+        self.declare_parameter("exit_when_done", False)
+        self.declare_parameter("done_linger_s", 10.0)
         p = {n: self.get_parameter(n).value for n in
              ("task", "seed", "episodes", "episode_steps", "lockstep", "rate_hz", "lockstep_resend_s",
-              "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s", "wait_for_subscribers")}
+              "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s", "wait_for_subscribers",
+              "exit_when_done", "done_linger_s")}
         self.spec = get_task(p["task"])
         self.lockstep = bool(p["lockstep"])
         self.episodes_wanted = int(p["episodes"])
@@ -85,6 +90,13 @@ class SimNode(Node):
         # real time: the master's stamped copy of each forwarded command names the state it
         # answers (the actuator message cannot): latency and deadlines, runtime.DeadlineMeter
         self.create_subscription(JointState, FORWARDED, self.on_forwarded, EVENT_QOS)
+
+        self.exit_when_done = bool(p["exit_when_done"])
+        self.done_linger_s = float(p["done_linger_s"])
+        self.exit_code: int | None = None   # set when the node is done; spin_node then returns it
+        self.finished_at: float | None = None
+        if self.exit_when_done:
+            self.create_subscription(String, SUMMARY, self.on_summary, EVENT_QOS)
 
         self.episode = 0
         self.finished = False
@@ -112,6 +124,18 @@ class SimNode(Node):
         else:
             self.create_timer(1.0 / self.rate_hz, self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
+        if self.exit_when_done:
+            self.create_timer(0.2, self.check_linger)
+
+    def on_summary(self, msg: String) -> None:
+        if self.finished and json.loads(msg.data).get("episodes", 0) >= self.episode:
+            self.exit_code = 0
+
+    def check_linger(self) -> None:
+        if self.finished_at is not None and time.monotonic() - self.finished_at > self.done_linger_s:
+            self.get_logger().warning(f"no episode summary {self.done_linger_s:g} s after the last episode: "
+                                      "leaving without it")
+            self.exit_code = 0
 
     def try_start(self) -> None:
         if self.started:
@@ -205,6 +229,7 @@ class SimNode(Node):
             self.episode += 1
             if self.episodes_wanted and self.episode >= self.episodes_wanted:
                 self.finished = True
+                self.finished_at = time.monotonic()
                 self.meter.finish()
                 self.reward_pub.publish(out)
                 self.done_pub.publish(String(data=json.dumps(self.stats())))

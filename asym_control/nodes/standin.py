@@ -45,12 +45,13 @@ class StandinNode(Node):
                               ("state_joints", list(reversed(ARM_JOINTS)) + [EXTRA_JOINT]),
                               ("seed", 0), ("episodes", 0), ("episode_steps", 0),
                               ("latency_s", 0.0), ("jitter_s", 0.0), ("drop_rate", 0.0), ("noise_std", 0.0),
-                              ("wait_for_subscribers", 2), ("settle_s", 2.0), ("wait_timeout_s", 60.0)):
+                              ("wait_for_subscribers", 2), ("settle_s", 2.0), ("wait_timeout_s", 60.0),
+                              ("start_when_active", "safety")):
             self.declare_parameter(name, default)
         p = {n: self.get_parameter(n).value for n in
              ("controller", "controller_type", "joints", "state_joints", "seed", "episodes", "episode_steps",
               "latency_s", "jitter_s", "drop_rate", "noise_std", "wait_for_subscribers", "settle_s",
-              "wait_timeout_s")}
+              "wait_timeout_s", "start_when_active")}
         self.spec = get_task("arm-reach")
         self.env = self.spec.make_env(seed=int(p["seed"]), episode_steps=int(p["episode_steps"]) or None)
         self.joints = list(p["joints"])
@@ -91,6 +92,15 @@ class StandinNode(Node):
         self.distances: list[float] = []
         self.started = self.finished = False
         self.seen_all_at: float | None = None
+        # as a driver does, the arm's state is published from the start, at rest; the first reach
+        # begins once `start_when_active` (the safety node) is active, so that no reach is run
+        # by a chain that cannot yet move the arm ("": once the subscribers are there)
+        self.lifecycle = None
+        if p["start_when_active"]:
+            from lifecycle_msgs.srv import GetState
+            self.lifecycle = self.create_client(GetState, f"{p['start_when_active']}/get_state")
+        self.lifecycle_future = None
+        self.chain_active = self.lifecycle is None
         self.env.reset()
         self.create_timer(self.spec.control_dt, self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
@@ -119,11 +129,25 @@ class StandinNode(Node):
         self.queue.append((due, q[self.to_task]))
 
     # the arm ---------------------------------------------------------------------------------
+    def poll_chain(self) -> None:
+        from lifecycle_msgs.msg import State
+        from lifecycle_msgs.srv import GetState
+
+        if self.chain_active:
+            return
+        if self.lifecycle_future is not None and self.lifecycle_future.done():
+            r = self.lifecycle_future.result()
+            self.chain_active = r is not None and r.current_state.id == State.PRIMARY_STATE_ACTIVE
+            self.lifecycle_future = None
+        if not self.chain_active and self.lifecycle_future is None and self.lifecycle.service_is_ready():
+            self.lifecycle_future = self.lifecycle.call_async(GetState.Request())
+
     def ready(self) -> bool:
         if self.started:
             return True
+        self.poll_chain()
         enough = (self.state_pub.get_subscription_count() >= self.wait_for_subscribers
-                  and self.goal_pub.get_subscription_count() >= 1)
+                  and self.goal_pub.get_subscription_count() >= 1 and self.chain_active)
         if not enough and time.monotonic() < self.wait_until:
             return False
         self.seen_all_at = self.seen_all_at or time.monotonic()
@@ -145,7 +169,10 @@ class StandinNode(Node):
         self.publish_state()
 
     def tick(self) -> None:
-        if self.finished or not self.ready():
+        if self.finished:
+            return
+        if not self.ready():
+            self.publish_state()    # at rest, as a driver publishes whatever the arm does
             return
         now = time.monotonic()
         target = None
