@@ -4,8 +4,11 @@ Every command that leaves it is a joint position target that
 - is finite,
 - lies inside the URDF's position limits,
 - moves no joint faster than its velocity limit (times `velocity_scale`) from the previous
-  command, and during the soft start after activation no faster than a ramp from 5 % to 100 % of
-  that over `soft_start_s`,
+  command, in time: by at most limit x min(time since the previous command was sent, one control
+  period) on the caller's monotonic clock, whatever the timing of the incoming commands (a burst
+  of commands a millisecond apart moves the arm a millisecond's worth each, not a period's), and
+  during the soft start after activation no faster than a ramp from 5 % to 100 % of that over
+  `soft_start_s`,
 - is a hold (the last measured position, inside the limits) when the layer is inactive,
   e-stopped, or the robot's state is older than `state_timeout_s`;
 and when the measured pose is more than `following_error` from the last command (the arm was
@@ -17,6 +20,9 @@ The node (asym_control/nodes/safety.py) is a thin lifecycle adapter around `Safe
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
+import numbers
 
 import numpy as np
 
@@ -54,6 +60,15 @@ def limits_from_urdf(arm: ArmDescription, joint_names: list[str] | tuple[str, ..
         raise SafetyConfigError(f"joints listed twice: {names}")
     if not 0.0 < velocity_scale <= 1.0:
         raise SafetyConfigError(f"velocity_scale must be in (0, 1], got {velocity_scale}")
+    for name, o in (overrides or {}).items():
+        if not isinstance(o, dict):
+            raise SafetyConfigError(f"{name}: limits must be an object {{lower, upper, velocity}}, got {o!r}")
+        unknown_keys = sorted(set(o) - {"lower", "upper", "velocity"})
+        if unknown_keys:
+            raise SafetyConfigError(f"{name}: unknown limit(s) {unknown_keys} (known: lower, upper, velocity)")
+        for key, value in o.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise SafetyConfigError(f"{name}: {key} limit must be a finite number, got {value!r}")
     lower = np.array([urdf[n].lower for n in names], dtype=np.float64)
     upper = np.array([urdf[n].upper for n in names], dtype=np.float64)
     velocity = np.array([urdf[n].velocity for n in names], dtype=np.float64) * velocity_scale
@@ -90,8 +105,12 @@ class SafetyLayer:
 
     def __init__(self, limits: Limits, period_s: float, soft_start_s: float = 2.0, state_timeout_s: float = 0.2,
                  following_error: float = 0.35):
-        if period_s <= 0 or soft_start_s < 0 or state_timeout_s <= 0:
-            raise SafetyConfigError("period_s and state_timeout_s must be positive, soft_start_s non-negative")
+        values = {"period_s": period_s, "soft_start_s": soft_start_s, "state_timeout_s": state_timeout_s,
+                  "following_error": following_error}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad or period_s <= 0 or soft_start_s < 0 or state_timeout_s <= 0 or following_error <= 0:
+            raise SafetyConfigError("period_s, state_timeout_s and following_error must be finite and positive, "
+                                    f"soft_start_s finite and non-negative; got {values}")
         self.limits = limits
         self.period_s = float(period_s)
         self.soft_start_s = float(soft_start_s)
@@ -100,7 +119,8 @@ class SafetyLayer:
         self.estopped = False
         self.q: np.ndarray | None = None         # last measured position
         self.t_state = -np.inf
-        self.last: np.ndarray | None = None      # last command sent
+        self.last: np.ndarray | None = None      # last command sent (or the pose it restarts from)
+        self.t_last = -np.inf                    # when `last` was sent (or set)
         self.t_active = 0.0
         self.holding = False
         self.rejected = 0
@@ -121,6 +141,7 @@ class SafetyLayer:
             # the arm is far from the last command (moved by hand, by another controller, or a
             # stand-in reset): continue from where it is, with a new soft start
             self.last = self._inside(q)
+            self.t_last = t
             self.t_active = t
             self.reanchored += 1
 
@@ -133,17 +154,18 @@ class SafetyLayer:
         self.holding = False
         self.t_active = t
         self.last = self._inside(self.q)
+        self.t_last = t
         return True
 
-    def deactivate(self) -> np.ndarray | None:
+    def deactivate(self, t: float) -> np.ndarray | None:
         self.active = False
-        return self.hold()
+        return self.hold(t)
 
-    def estop(self) -> np.ndarray | None:
+    def estop(self, t: float) -> np.ndarray | None:
         """Latched: no command passes until reset_estop(); the robot holds where it is."""
         self.estopped = True
         self.active = False
-        return self.hold()
+        return self.hold(t)
 
     def reset_estop(self) -> None:
         """Clears the e-stop; the layer stays inactive until activated again (soft start)."""
@@ -153,18 +175,19 @@ class SafetyLayer:
     def state_fresh(self, t: float) -> bool:
         return self.q is not None and t - self.t_state <= self.state_timeout_s
 
-    def hold(self) -> np.ndarray | None:
+    def hold(self, t: float) -> np.ndarray | None:
         """Hold the last measured pose (inside the limits); None before any state."""
         if self.q is None:
             return None
         self.last = self._inside(self.q)
+        self.t_last = t
         return self.last.copy()
 
     def watchdog(self, t: float) -> np.ndarray | None:
         """Called periodically: the first time the state is stale while active, one hold."""
         if self.active and not self.holding and not self.state_fresh(t):
             self.holding = True
-            return self.hold()
+            return self.hold(t)
         return None
 
     def command(self, target: np.ndarray, t: float) -> np.ndarray | None:
@@ -178,16 +201,21 @@ class SafetyLayer:
         if not self.state_fresh(t):
             if not self.holding:
                 self.holding = True
-                return self.hold()
+                return self.hold(t)
             return None
         self.holding = False
         safe = self._inside(target)
-        max_step = self.limits.velocity * self.period_s * self.ramp(t)
+        # the step allowed is the time since the previous command, at most one period, at the
+        # velocity limit: a burst gets no more motion than a steady stream (a clock that went
+        # backwards, which a monotonic one cannot, would allow none)
+        dt = min(max(t - self.t_last, 0.0), self.period_s)
+        max_step = self.limits.velocity * dt * self.ramp(t)
         safe = np.clip(safe, self.last - max_step, self.last + max_step)
         safe = self._inside(safe)
         if not np.array_equal(safe, target):
             self.clamped += 1
         self.last = safe
+        self.t_last = t
         return safe.copy()
 
     def ramp(self, t: float) -> float:

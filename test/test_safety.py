@@ -88,7 +88,7 @@ def test_estop_latches_until_reset_and_reactivation():
     q = np.full(6, -0.2)
     s.update_state(q, 0.0)
     s.activate(0.0)
-    np.testing.assert_array_equal(s.estop(), q)
+    np.testing.assert_array_equal(s.estop(0.005), q)
     assert s.command(q, 0.01) is None
     assert not s.activate(0.02)                       # refused while e-stopped
     s.reset_estop()
@@ -104,7 +104,7 @@ def test_inactive_layer_passes_nothing_and_deactivation_holds():
     assert not s.activate(0.0)                        # no state yet
     s.update_state(q, 0.0)
     s.activate(0.0)
-    np.testing.assert_array_equal(s.deactivate(), q)
+    np.testing.assert_array_equal(s.deactivate(0.05), q)
     assert s.command(q, 0.1) is None
 
 
@@ -122,6 +122,24 @@ def test_configuration_contradicting_the_urdf_is_refused():
         limits_from_urdf(arm, ARM_JOINTS, {"elbow_joint": {"upper": 4.0}})
     with pytest.raises(SafetyConfigError, match="does not drive"):
         limits_from_urdf(arm, ARM_JOINTS, {"finger": {"upper": 0.0}})
+    for bad in (float("nan"), float("inf"), -float("inf"), "1.0", True, None):
+        for key in ("lower", "upper", "velocity"):
+            with pytest.raises(SafetyConfigError, match=f"elbow_joint: {key} limit must be a finite number"):
+                limits_from_urdf(arm, ARM_JOINTS, {"elbow_joint": {key: bad}})
+    with pytest.raises(SafetyConfigError, match="velocity limit must be positive"):
+        limits_from_urdf(arm, ARM_JOINTS, {"elbow_joint": {"velocity": -1.0}})
+    with pytest.raises(SafetyConfigError, match=r"unknown limit\(s\) \['vel'\]"):
+        limits_from_urdf(arm, ARM_JOINTS, {"elbow_joint": {"vel": 1.0}})
+    with pytest.raises(SafetyConfigError, match="must be an object"):
+        limits_from_urdf(arm, ARM_JOINTS, {"elbow_joint": 1.0})
+    for scale in (float("nan"), 0.0, 1.5, -1.0):
+        with pytest.raises(SafetyConfigError, match="velocity_scale"):
+            limits_from_urdf(arm, ARM_JOINTS, velocity_scale=scale)
+    lim = limits_from_urdf(arm, ARM_JOINTS)
+    for kw in ({"period_s": float("nan")}, {"soft_start_s": float("inf")}, {"state_timeout_s": -1.0},
+               {"following_error": float("nan")}):
+        with pytest.raises(SafetyConfigError, match="must be finite"):
+            SafetyLayer(lim, **{"period_s": DT, **kw})
     # tighter limits are fine, in the controller's own joint order
     order = list(reversed(ARM_JOINTS))
     lim = limits_from_urdf(arm, order, {"elbow_joint": {"lower": -1.0, "upper": 1.0, "velocity": 1.0}})
@@ -143,3 +161,20 @@ def test_a_moved_arm_restarts_from_where_it_is():
     assert s.reanchored == 1
     out = s.command(np.full(6, 2.0), 2.01)
     assert np.all(np.abs(out - moved) <= s.limits.velocity * DT * MIN_RAMP + 1e-12)
+
+
+def test_a_burst_of_commands_moves_the_arm_no_faster_than_a_steady_stream():
+    """1 kHz of alternating extreme actions with a 10 ms period: each command may move a joint by
+    one millisecond's worth, not by a period's (the step is limited per unit of time)."""
+    s = layer(soft_start_s=0.0)
+    q = np.zeros(6)
+    s.update_state(q, 0.0)
+    assert s.activate(0.0)
+    out, t = [], 0.0
+    for k in range(1, 1001):
+        t = k * 1e-3
+        s.update_state(q, t)
+        out.append(s.command(np.where(k % 2, s.limits.upper, s.limits.lower), t))
+    path = np.abs(np.diff(np.array([q] + out), axis=0)).sum(axis=0)
+    assert np.all(path <= s.limits.velocity * t + 1e-9)        # one second at the limit, at most
+    assert np.all(np.abs(out[0] - q) <= s.limits.velocity * 1e-3 + 1e-12)

@@ -125,7 +125,7 @@ class SafetyNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.send(self.layer.deactivate())
+        self.send(self.layer.deactivate(time.monotonic()))
         self.note("inactive: hold sent, no command passes")
         return super().on_deactivate(state)
 
@@ -145,14 +145,14 @@ class SafetyNode(LifecycleNode):
         """The process is being stopped (SIGINT/SIGTERM, as `ros2 launch` does at shutdown): an
         active node deactivates, sending its hold, and waits briefly for the controller to have it."""
         if self.layer is not None and self.layer.active:
-            self.send(self.layer.deactivate())
+            self.send(self.layer.deactivate(time.monotonic()))
             self.get_logger().warning("stopped while active: hold sent")
             from rclpy.duration import Duration as RclpyDuration
             self.pub.wait_for_all_acked(RclpyDuration(seconds=0.5))
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.layer is not None and self.layer.active:
-            self.send(self.layer.deactivate())
+            self.send(self.layer.deactivate(time.monotonic()))
         return TransitionCallbackReturn.SUCCESS
 
     # --- inputs -----------------------------------------------------------------------------
@@ -186,12 +186,12 @@ class SafetyNode(LifecycleNode):
 
     def on_estop_topic(self, msg: Bool) -> None:
         if msg.data and not self.layer.estopped:
-            self.send(self.layer.estop())
+            self.send(self.layer.estop(time.monotonic()))
             self.note("E-STOP (topic): holding; ~/reset_estop, then deactivate and activate")
 
     def on_estop_service(self, request, response):
         if not self.layer.estopped:
-            self.send(self.layer.estop())
+            self.send(self.layer.estop(time.monotonic()))
             self.note("E-STOP (service): holding; ~/reset_estop, then deactivate and activate")
         response.success, response.message = True, "e-stopped: holding"
         return response
