@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--from-mcap", type=Path, default=None,
                     help="timeline: read selections and commands from a recording instead of evaluating")
 
+    ex = sub.add_parser("export", help="ONNX models of a checkpoint and the JSON contract a runtime needs")
+    ex.add_argument("run_dir", type=Path)
+    ex.add_argument("--onnx", type=Path, required=True, help="output folder")
+
     rc = sub.add_parser("record", help="run the walker graph and record every topic to MCAP (ROS 2 profile)")
     rc.add_argument("--out", type=Path, required=True, help="the .mcap file to write")
     rc.add_argument("--episodes", type=_positive(int), default=1)
@@ -217,6 +221,15 @@ def cmd_plot(a) -> int:
                                       f"{a.episodes} evaluation episodes each", a.out)
     for path in written:
         print(path)
+    return 0
+
+
+def cmd_export(a) -> int:
+    from .export import export_onnx
+
+    c = export_onnx(a.run_dir, a.onnx)
+    files = sorted(p.name for p in Path(a.onnx).iterdir())
+    print(f"{c['task']} [{c['mode']}] -> {a.onnx}: {', '.join(files)}")
     return 0
 
 
@@ -334,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
-                "plot": cmd_plot, "record": cmd_record}[a.command](a)
+                "plot": cmd_plot, "record": cmd_record, "export": cmd_export}[a.command](a)
     except (UnknownTask, CheckpointError, UserError, ValueError, GraphError) as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
