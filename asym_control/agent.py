@@ -109,12 +109,12 @@ class AsymAgent:
                               float(terminated), macro.length)
 
     def cost_lambda(self, step: int) -> float:
-        """lambda at control step `step`: 0 for the ablation without cost; with a cost warm-up
-        it rises linearly from 0 to the configured lambda over `cost_warmup_steps`."""
-        if self.cfg.no_cost:
+        """lambda at control step `step`: 0 for the ablation without cost and during the first
+        `cost_free_steps`; then it rises linearly to the configured lambda over `cost_warmup_steps`."""
+        if self.cfg.no_cost or step < self.cfg.cost_free_steps:
             return 0.0
-        w = self.cfg.cost_warmup_steps
-        return self.cfg.cost_lambda * (min(1.0, step / w) if w > 0 else 1.0)
+        w, t = self.cfg.cost_warmup_steps, step - self.cfg.cost_free_steps
+        return self.cfg.cost_lambda * (min(1.0, t / w) if w > 0 else 1.0)
 
     def master_batch(self, step: int):
         """A batch of macro transitions with r_Omega = sum r - lambda(step) * k * c_omega."""

@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="control steps over which the master's epsilon decays (default: 10%% of --steps)")
     t.add_argument("--exploration-unit", choices=("macro", "episode"), default="macro",
                    help="macro: epsilon-greedy per decision; episode: per episode, one sub-policy throughout")
+    t.add_argument("--cost-free", type=_nonnegative_int, default=0,
+                   help="control steps at the start with lambda = 0")
     t.add_argument("--cost-warmup", type=_nonnegative_int, default=0,
                    help="control steps over which lambda rises linearly from 0 to its value")
     t.add_argument("--separate-buffers", action="store_true",
@@ -160,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--cpu-latency-us", type=_nonnegative_int, default=None, metavar="US",
                     help="while the graph runs, keep every CPU able to wake within US microseconds (Linux "
                          "PM QoS, /dev/cpu_dma_latency; 0: idle CPUs poll instead of halting; needs root)")
+    la.add_argument("--use-sim-time", action="store_true",
+                    help="every node but the simulator on the simulator's /clock (use_sim_time)")
     la.add_argument("--timeout", type=_positive(float), default=600.0, help="give up after this many seconds")
     la.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -262,7 +266,7 @@ def cmd_launch(a) -> int:
     return main_launch(a.robot, a.episodes, a.lockstep, a.json, a.single_process, a.checkpoint_dir,
                        a.rate, a.seed, a.timeout, record=a.record, standin=a.standin,
                        extra={"standin": faults} if faults else None, pins=parse_pins(a.pin),
-                       cpu_latency_us=a.cpu_latency_us)
+                       cpu_latency_us=a.cpu_latency_us, sim_time=a.use_sim_time)
 
 
 def cmd_train(a) -> int:
@@ -276,7 +280,7 @@ def cmd_train(a) -> int:
                       dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit),
                       cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                       no_cost=a.no_cost, separate_buffers=a.separate_buffers,
-                      cost_warmup_steps=a.cost_warmup,
+                      cost_warmup_steps=a.cost_warmup, cost_free_steps=a.cost_free,
                       checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
                       episode_steps=a.episode_steps, parallel=not a.single_process,
                       eval_every=a.eval_every, eval_episodes=a.eval_episodes)

@@ -26,8 +26,10 @@ class TrainConfig:
     """control steps a selected sub-policy acts before the master chooses again"""
     cost_lambda: float | None = None
     """lambda of the cost term; None takes the task's (Table II)"""
+    cost_free_steps: int = 0
+    """control steps at the start with lambda = 0 (the master learns which sub-policy does better)"""
     cost_warmup_steps: int = 0
-    """control steps over which lambda rises linearly from 0 to its value (0: from the start)"""
+    """control steps, after the cost-free ones, over which lambda rises linearly from 0 to its value"""
     small_units: int | None = None
     large_units: int | None = None
     no_cost: bool = False
@@ -60,8 +62,9 @@ class TrainConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.eval_every < 0 or self.eval_episodes <= 0:
             raise ValueError("eval-every must be >= 0 and eval-episodes positive")
-        if self.cost_warmup_steps < 0:
-            raise ValueError(f"cost-warmup must be >= 0, got {self.cost_warmup_steps}")
+        if self.cost_warmup_steps < 0 or self.cost_free_steps < 0:
+            raise ValueError(f"cost-free and cost-warmup must be >= 0, got {self.cost_free_steps}, "
+                             f"{self.cost_warmup_steps}")
         if self.learning_starts < 0:
             raise ValueError(f"learning-starts must be >= 0, got {self.learning_starts}")
         if self.episode_steps is not None and self.episode_steps <= 0:

@@ -56,6 +56,18 @@ def config_path(robot: str) -> Path:
     return path
 
 
+CLOCK_SOURCES = ("sim",)   # publish /clock and keep wall time themselves
+
+
+def with_sim_time(specs: list[NodeSpec]) -> list[NodeSpec]:
+    """`use_sim_time: true` for every node but the clock's source: their ROS clocks (timers,
+    stamps of diagnostics and summaries) then follow the simulator's /clock."""
+    import dataclasses
+
+    return [spec if spec.name in CLOCK_SOURCES else
+            dataclasses.replace(spec, parameters={**spec.parameters, "use_sim_time": True}) for spec in specs]
+
+
 def launch_defaults(robot: str, node: str, names) -> dict[str, str]:
     """The parameters `names` of `node` in config/<robot>.yaml as launch-argument strings: the
     launch files' defaults are the YAML's (one source of truth)."""

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .graph import FINISHING_NODES, NodeSpec, config_path, load_graph
+from .graph import CLOCK_SOURCES, FINISHING_NODES, NodeSpec, config_path, load_graph, with_sim_time
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 5.0
@@ -117,12 +117,13 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
               seed: int | None = None, timeout_s: float = 600.0, trace: bool = False,
               extra: dict | None = None, on_started=None, domain_id: int | None = None,
               record: Path | None = None, standin: bool = False, pins: dict[str, set[int]] | None = None,
-              cpu_latency_us: int | None = None) -> Outcome:
+              cpu_latency_us: int | None = None, sim_time: bool = False) -> Outcome:
     """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
 
     `pins`: {node name: CPUs} for nodes in their own processes (parse_pins).
     `cpu_latency_us`: hold a PM QoS CPU latency request while the graph runs (cpulatency.py; 0:
     idle CPUs poll instead of halting).
+    `sim_time`: every node but the simulator runs on its /clock (graph.with_sim_time).
     `record`: write every topic of the graph to this MCAP file (recording.McapRecorder).
     `domain_id` (default: $ROS_DOMAIN_ID) isolates the graph: a node killed with SIGKILL stays in
     DDS discovery until its lease expires, and reliable writers of a later graph on the same
@@ -146,6 +147,10 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     if not any(sp.name in ("sim", "standin") for sp in specs):
         raise GraphError(f"the {robot} graph has no simulator: run it with --standin, or start it with "
                          f"launch/{robot}.launch.py next to the robot's driver")
+    if sim_time:
+        if not any(sp.name in CLOCK_SOURCES for sp in specs):
+            raise GraphError(f"--use-sim-time: the {robot} graph has no simulator publishing /clock")
+        specs = with_sim_time(specs)
     unknown = sorted(set(pins or {}) - {sp.name for sp in specs})
     if unknown:
         raise GraphError(f"--pin names no node of the {robot} graph: {', '.join(unknown)} "
@@ -334,10 +339,12 @@ def format_summary(outcome: Outcome) -> str:
 def main_launch(robot: str, episodes: int, lockstep: bool | None, as_json: bool, single_process: bool,
                 checkpoint_dir: str | None, rate_hz: float | None, seed: int | None, timeout_s: float,
                 record: Path | None = None, standin: bool = False, extra: dict | None = None,
-                pins: dict[str, set[int]] | None = None, cpu_latency_us: int | None = None) -> int:
+                pins: dict[str, set[int]] | None = None, cpu_latency_us: int | None = None,
+                sim_time: bool = False) -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", "0")
     outcome = run_graph(robot, episodes, lockstep, checkpoint_dir, single_process, rate_hz, seed, timeout_s,
-                        record=record, standin=standin, extra=extra, pins=pins, cpu_latency_us=cpu_latency_us)
+                        record=record, standin=standin, extra=extra, pins=pins, cpu_latency_us=cpu_latency_us,
+                        sim_time=sim_time)
     summary = dict(outcome.summaries[-1])
     if outcome.sim:
         summary["sim"] = outcome.sim

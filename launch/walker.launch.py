@@ -1,5 +1,5 @@
 """ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [lockstep:=true|false]
-[episodes:=N] [seed:=N] [rate_hz:=HZ] [rviz:=true] [record:=BAG_DIR]
+[episodes:=N] [seed:=N] [rate_hz:=HZ] [use_sim_time:=true] [rviz:=true] [record:=BAG_DIR]
 
 The walker graph: MuJoCo simulator, master (with the gate), small and large sub-policies and the
 cost monitor, as launch_ros Node actions with the parameters of config/walker.yaml -- the same
@@ -16,7 +16,7 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from asym_control.graph import config_path, launch_defaults, load_graph, package_root
+from asym_control.graph import config_path, launch_defaults, load_graph, package_root, with_sim_time
 from asym_control.recording import GRAPH_TOPICS
 
 RECORDED_TOPICS = sorted(GRAPH_TOPICS)
@@ -36,8 +36,11 @@ def _nodes(context, *args, **kwargs):
     checkpoint = LaunchConfiguration("checkpoint_dir").perform(context)
     if checkpoint:
         overrides["*"]["checkpoint_dir"] = checkpoint
+    specs = load_graph(ROBOT, overrides)
+    if LaunchConfiguration("use_sim_time").perform(context).lower() == "true":
+        specs = with_sim_time(specs)
     actions = []
-    for spec in load_graph(ROBOT, overrides):
+    for spec in specs:
         node = Node(package="asym_control", executable=spec.executable, name=spec.name,
                     namespace=spec.namespace, parameters=[spec.parameters], output="screen")
         actions.append(node)
@@ -50,9 +53,10 @@ def _nodes(context, *args, **kwargs):
         # switching timeline (/asym/timeline) in the fixed frame `world`
         root = package_root()
         urdf = (root / "urdf" / "walker.urdf").read_text()
+        sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
         actions.append(Node(package="robot_state_publisher", executable="robot_state_publisher",
-                            parameters=[{"robot_description": urdf}], output="screen"))
-        actions.append(Node(package="rviz2", executable="rviz2",
+                            parameters=[{"robot_description": urdf, "use_sim_time": sim_time}], output="screen"))
+        actions.append(Node(package="rviz2", executable="rviz2", parameters=[{"use_sim_time": sim_time}],
                             arguments=["-d", str(root / "config" / "walker.rviz")], output="screen"))
     bag = LaunchConfiguration("record").perform(context)
     if bag:
@@ -69,6 +73,8 @@ def generate_launch_description():
                               description=f"checkpoint directory (default: the one in {config_path(ROBOT).name})"),
         *[DeclareLaunchArgument(name, default_value=defaults[name], description=text)
           for name, text in SIM_ARGUMENTS.items()],
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="true: every node but the simulator runs on the simulator's /clock"),
         DeclareLaunchArgument("rviz", default_value="false",
                               description="start robot_state_publisher and RViz with config/walker.rviz"),
         DeclareLaunchArgument("record", default_value="",

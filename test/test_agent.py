@@ -103,6 +103,8 @@ def test_cost_warmup_raises_lambda_linearly_and_no_cost_keeps_it_at_zero():
     assert [agent.cost_lambda(s) for s in (0, 250, 1000, 5000)] == pytest.approx([0, 0.025, 0.1, 0.1])
     assert AsymAgent(small_cfg(cost_lambda=0.1)).cost_lambda(0) == pytest.approx(0.1)
     assert AsymAgent(small_cfg(cost_lambda=0.1, no_cost=True)).cost_lambda(5000) == 0.0
+    delayed = AsymAgent(small_cfg(cost_lambda=0.1, cost_free_steps=500, cost_warmup_steps=1000))
+    assert [delayed.cost_lambda(s) for s in (0, 499, 500, 1000, 1500)] == pytest.approx([0, 0, 0, 0.05, 0.1])
 
 
 def test_separate_buffers_ablation_splits_transitions_by_who_acted():

@@ -174,3 +174,47 @@ def test_node_refuses_a_checkpoint_of_another_task(tmp_path):
     r = subprocess.run([sys.executable, "-m", "asym_control.nodes.subpolicy", "--ros-args", "-p", "option:=large",
                         "-p", f"checkpoint_dir:={tmp_path / 's'}"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "has no large sub-policy" in r.stderr
+
+
+def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
+    """The simulator publishes /clock (one control period per step); with use_sim_time every
+    other node stamps on it, and the lockstep episode is still the evaluator's."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rosgraph_msgs.msg import Clock
+
+    from asym_control.nodes.common import CLOCK_QOS, DIAG_QOS
+
+    cfg, ref = reference
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    node = rclpy.create_node("clock_watch", context=ctx)
+    clocks, stamps = [], {}
+    node.create_subscription(Clock, "/clock", lambda m: clocks.append(m.clock.sec + 1e-9 * m.clock.nanosec),
+                             CLOCK_QOS)
+
+    def diagnostics(m):
+        for st in m.status:
+            stamps.setdefault(st.name, []).append(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec)
+    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, DIAG_QOS)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [ex.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)],
+                               daemon=True)
+    spinner.start()
+    try:
+        outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
+                            sim_time=True, timeout_s=240, extra={"sim": {"episode_steps": 200}})
+    finally:
+        stop.set()
+        spinner.join(timeout=5)
+        rclpy.try_shutdown(context=ctx)
+    _check_parity(outcome, cfg, ref)
+    assert clocks and max(clocks) == pytest.approx(199 * cfg.spec.control_dt)   # the last state's time
+    assert all(b >= a for a, b in zip(clocks, clocks[1:]))
+    # the cost monitor and the master stamp their diagnostics with simulated time, not wall time
+    sim_end = 200 * cfg.spec.control_dt
+    for name in ("asym/cost_monitor", "asym/master"):
+        assert stamps.get(name) and max(stamps[name]) <= sim_end + 1e-6, (name, stamps.get(name))

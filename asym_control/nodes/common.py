@@ -31,6 +31,8 @@ INTERNAL_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=His
 # the goal of goal-conditioned tasks: the newest one, kept for nodes that join later
 GOAL_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# /clock: as rclpy's TimeSource subscribes to it (best effort, newest only)
+CLOCK_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=1)
 DIAG_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=10)
 
 # topic names, relative to the nodes' namespace (/asym by default) unless absolute
@@ -64,6 +66,16 @@ def publish_status(node, pub, name: str, hardware_id: str, message: str, values:
     arr = DiagnosticArray(status=[st])
     arr.header.stamp = node.get_clock().now().to_msg()
     pub.publish(arr)
+
+
+def steady_timer(node, period_s: float, callback):
+    """A timer on the steady clock: the nodes' periodic work (watchdogs, diagnostics, episode
+    bookkeeping) measures wall time, and must go on when a node runs with use_sim_time and the
+    simulation's /clock stands still (a lockstep simulator between episodes, or stopped). Only
+    stamps follow the node's ROS clock."""
+    from rclpy.clock import Clock, ClockType
+
+    return node.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
 
 def stamp_ns(stamp) -> int:

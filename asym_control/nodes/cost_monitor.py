@@ -28,7 +28,7 @@ from ..checkpoint import load_policy
 from ..flops import CONVENTION
 from ..agent import LARGE, SMALL
 from ..runtime import LARGE_RGBA, SMALL_RGBA, CostAccumulator, Timeline
-from .common import DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status, spin_node
+from .common import steady_timer, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status, spin_node
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
 FRESH_STATS_S = 1.5  # how long it waits for every node's diagnostics (1 Hz) from after the end
@@ -56,8 +56,8 @@ class CostMonitorNode(Node):
         self.create_subscription(UInt8, SELECTION, self.on_selection, EVENT_QOS)
         self.create_subscription(Float64MultiArray, REWARD, self.on_reward, EVENT_QOS)
         self.create_subscription(DiagnosticArray, DIAGNOSTICS, self.on_diagnostics, DIAG_QOS)
-        self.create_timer(1.0, self.publish_diagnostics)
-        self.create_timer(GRACE_S / 5, self.check_end)
+        steady_timer(self, 1.0, self.publish_diagnostics)
+        steady_timer(self, GRACE_S / 5, self.check_end)
         self.rewards: list[float] = []
         self.stats_seen: dict[str, float] = {}
         self.timeline = Timeline(int(self.get_parameter("timeline_length").value))
@@ -67,7 +67,7 @@ class CostMonitorNode(Node):
         self.clear_timeline = True
         self._dot_cache = None
         self.timeline_published = 0
-        self.create_timer(1.0 / float(self.get_parameter("timeline_rate_hz").value), self.publish_timeline)
+        steady_timer(self, 1.0 / float(self.get_parameter("timeline_rate_hz").value), self.publish_timeline)
 
     def on_selection(self, msg: UInt8) -> None:
         self.selections.append(int(msg.data))

@@ -21,7 +21,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from .common import CONTROL_QOS, JOINT_STATES, spin_node
+from .common import steady_timer, CONTROL_QOS, JOINT_STATES, spin_node
 
 
 class _Managed:
@@ -52,7 +52,7 @@ class LifecycleManagerNode(Node):
         self.t_state = -float("inf")
         self.create_subscription(JointState, self.topic, self.on_state, CONTROL_QOS)
         self.exit_code: int | None = None
-        self.create_timer(0.1, self.step)
+        steady_timer(self, 0.1, self.step)
 
     def on_state(self, msg: JointState) -> None:
         self.t_state = time.monotonic()

@@ -39,7 +39,7 @@ from ..arm import GOAL_NAMES
 from ..checkpoint import load_policy
 from ..hoptrace import mark
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
-from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS, INTERNAL_QOS,
+from .common import (steady_timer, ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS, INTERNAL_QOS,
                      JOINT_STATES, SELECTION, ThrottledLogger, publish_status, spin_node, stamp_ns, sub_command_topic,
                      sub_state_topic)
 
@@ -111,8 +111,8 @@ class MasterNode(Node):
         if self.spec.sensor_names == GOAL_NAMES:
             self.declare_parameter("goal_topic", GOAL)
             self.create_subscription(PointStamped, g("goal_topic"), self.on_goal, GOAL_QOS)
-        self.create_timer(min(self.command_timeout, self.state_timeout) / 2, self.watchdog)
-        self.create_timer(1.0, self.publish_diagnostics)
+        steady_timer(self, min(self.command_timeout, self.state_timeout) / 2, self.watchdog)
+        steady_timer(self, 1.0, self.publish_diagnostics)
 
         self.last_stamp: int | None = None
         self.current: bytes | None = None   # the newest state (serialised), awaiting its command

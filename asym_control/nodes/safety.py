@@ -36,7 +36,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from ..arm import ARM_JOINTS, UrdfError, action_to_target, arm_urdf_path, load_arm
 from ..runtime import JointMap, StateRejected, command_ok
 from ..safety import SafetyConfigError, SafetyLayer, limits_from_urdf
-from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, JOINT_STATES, ThrottledLogger,
+from .common import (steady_timer, ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, JOINT_STATES, ThrottledLogger,
                      publish_status, spin_node)
 
 CONTROLLER_TYPES = ("forward_command_controller", "joint_trajectory_controller")
@@ -109,8 +109,8 @@ class SafetyNode(LifecycleNode):
         ]
         self.estop_services = [self.create_service(Trigger, "~/estop", self.on_estop_service),
                          self.create_service(Trigger, "~/reset_estop", self.on_reset_service)]
-        self.periodic = [self.create_timer(min(0.05, self.layer.state_timeout_s / 4), self.watchdog),
-                       self.create_timer(1.0, self.publish_diagnostics)]
+        self.periodic = [steady_timer(self, min(0.05, self.layer.state_timeout_s / 4), self.watchdog),
+                       steady_timer(self, 1.0, self.publish_diagnostics)]
         self.get_logger().info(f"configured: {len(self.joints)} joints of {arm.path.name} -> "
                                f"{self.pub.topic_name} ({kind})")
         return TransitionCallbackReturn.SUCCESS

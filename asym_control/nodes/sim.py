@@ -31,13 +31,15 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from ..hoptrace import mark
 from ..runtime import DeadlineMeter, command_ok
 from ..tasks import get_task
-from .common import (ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
+
+from .common import (steady_timer, ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
                      SUMMARY, ThrottledLogger, publish_status, reward_message, set_stamp, spin_node, stamp_ns)
 
 MAX_RATE_HZ = 1000.0
@@ -66,11 +68,15 @@ class SimNode(Node):
         # after the last episode: leave (exit status 0, so that `ros2 launch` can end the graph)
         # once the cost monitor has summarised it, or after done_linger_s without a summary
         self.declare_parameter("exit_when_done", False)
+        # /clock (rosgraph_msgs/Clock): the simulation's time since start, one control period per
+        # step, for nodes run with use_sim_time:=true (the simulator itself keeps wall time: its
+        # timers drive the real-time loop)
+        self.declare_parameter("publish_clock", True)
         self.declare_parameter("done_linger_s", 10.0)
         p = {n: self.get_parameter(n).value for n in
              ("task", "seed", "episodes", "episode_steps", "lockstep", "rate_hz", "lockstep_resend_s",
               "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s", "wait_for_subscribers",
-              "exit_when_done", "done_linger_s")}
+              "exit_when_done", "done_linger_s", "publish_clock")}
         self.spec = get_task(p["task"])
         self.lockstep = bool(p["lockstep"])
         self.episodes_wanted = int(p["episodes"])
@@ -83,6 +89,8 @@ class SimNode(Node):
         self.resend_s = float(p["lockstep_resend_s"])
 
         self.state_pub = self.create_publisher(JointState, JOINT_STATES, CONTROL_QOS)
+        self.clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if p["publish_clock"] else None
+        self.sim_steps = 0    # control steps since start, every episode: the /clock
         self.reward_pub = self.create_publisher(Float64MultiArray, REWARD, EVENT_QOS)
         self.done_pub = self.create_publisher(String, "sim_done", EVENT_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
@@ -118,14 +126,14 @@ class SimNode(Node):
         self.wait_for_subscribers = int(p["wait_for_subscribers"])
         self.seen_all_at: float | None = None
         # every timer is made here, not in a callback; they do nothing until the graph is up
-        self.start_timer = self.create_timer(0.05, self.try_start)
+        self.start_timer = steady_timer(self, 0.05, self.try_start)
         if self.lockstep:
-            self.create_timer(min(self.resend_s, 0.1), self.resend)
+            steady_timer(self, min(self.resend_s, 0.1), self.resend)
         else:
-            self.create_timer(1.0 / self.rate_hz, self.tick)
-        self.create_timer(1.0, self.publish_diagnostics)
+            steady_timer(self, 1.0 / self.rate_hz, self.tick)
+        steady_timer(self, 1.0, self.publish_diagnostics)
         if self.exit_when_done:
-            self.create_timer(0.2, self.check_linger)
+            steady_timer(self, 0.2, self.check_linger)
 
     def on_summary(self, msg: String) -> None:
         if self.finished and json.loads(msg.data).get("episodes", 0) >= self.episode:
@@ -135,6 +143,7 @@ class SimNode(Node):
         if self.finished_at is not None and time.monotonic() - self.finished_at > self.done_linger_s:
             self.get_logger().warning(f"no episode summary {self.done_linger_s:g} s after the last episode: "
                                       "leaving without it")
+            self.finished_at = None
             self.exit_code = 0
 
     def try_start(self) -> None:
@@ -159,6 +168,11 @@ class SimNode(Node):
 
     # state out ------------------------------------------------------------------------------
     def publish_state(self) -> None:
+        if self.clock_pub is not None:
+            # before the state: a node on sim time stamps what it does with this state's time
+            clock = Clock()
+            set_stamp(clock.clock, self.sim_steps * self.dt_ns)
+            self.clock_pub.publish(clock)
         s = self.env.robot_state()
         msg = JointState()
         self.stamp_published = self.env.t * self.dt_ns
@@ -224,6 +238,7 @@ class SimNode(Node):
         message for the caller to send, or None once the last episode has ended (its reward and
         `sim_done` are sent here)."""
         _, reward, terminated, truncated = self.env.step(action, observe=False)
+        self.sim_steps += 1
         out = reward_message(self.episode, self.env.t - 1, reward, terminated, truncated)
         if terminated or truncated:
             self.episode += 1

@@ -29,7 +29,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from ..arm import ARM_JOINTS, SUCCESS_RADIUS
 from ..tasks import get_task
-from .common import (CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
+from .common import (steady_timer, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
                      ThrottledLogger, publish_status, reward_message, set_stamp, spin_node)
 
 EXTRA_JOINT = "gripper_joint"
@@ -102,8 +102,8 @@ class StandinNode(Node):
         self.lifecycle_future = None
         self.chain_active = self.lifecycle is None
         self.env.reset()
-        self.create_timer(self.spec.control_dt, self.tick)
-        self.create_timer(1.0, self.publish_diagnostics)
+        steady_timer(self, self.spec.control_dt, self.tick)
+        steady_timer(self, 1.0, self.publish_diagnostics)
 
     # commands in ----------------------------------------------------------------------------
     def on_trajectory(self, msg: JointTrajectory) -> None:

@@ -17,7 +17,7 @@ from ..checkpoint import load_policy
 from ..flops import actor_flops
 from ..hoptrace import mark
 from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import (DIAGNOSTICS, DIAG_QOS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node, stamp_ns,
+from .common import (steady_timer, DIAGNOSTICS, DIAG_QOS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node, stamp_ns,
                      sub_command_topic, sub_state_topic)
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
@@ -47,7 +47,7 @@ class SubPolicyNode(Node):
         self.pub = self.create_publisher(JointState, sub_command_topic(name), INTERNAL_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
         self.create_subscription(JointState, sub_state_topic(name), self.on_state, INTERNAL_QOS)
-        self.create_timer(1.0, self.publish_diagnostics)
+        steady_timer(self, 1.0, self.publish_diagnostics)
         self.infer = RunningStats()
         self.rejected = 0
         self.get_logger().info(f"{name} sub-policy of {self.spec.name}: {cfg.units(option)} units, "
