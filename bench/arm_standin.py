@@ -30,6 +30,7 @@ CONDITIONS = {
 
 
 def main():
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
     from asym_control.checkpoint import load_policy
     from asym_control.evaluate import evaluate
     from asym_control.graph import package_root

@@ -158,6 +158,7 @@ def measure(single: bool, rate: float, seconds: float) -> dict:
 
 
 def main() -> None:
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rate", type=float, default=500.0)
     p.add_argument("--seconds", type=float, default=30.0)

@@ -29,6 +29,7 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 
 def main():
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
     from asym_control import hoptrace
     from asym_control.launcher import GraphError, parse_pins, run_graph
 

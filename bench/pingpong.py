@@ -83,6 +83,7 @@ def ping(executor: str, reliable: bool, n: int) -> dict:
 
 
 def main():
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--messages", type=int, default=3000)
     p.add_argument("--pong", nargs=2, metavar=("EXECUTOR", "RELIABLE"), help=argparse.SUPPRESS)

@@ -60,6 +60,7 @@ def timed(fn, n: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--messages", type=int, default=1500)
     p.add_argument("--reader", action="store_true", help=argparse.SUPPRESS)

@@ -7,6 +7,8 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 # every test process on its own DDS domain, so parallel test runs (and anything else running
 # ROS 2 on this machine) never hear each other; child processes inherit it
 os.environ["ROS_DOMAIN_ID"] = str(20 + os.getpid() % 200)
+# DDS discovery on loopback only (it otherwise multicasts on the machine's network interface)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 import itertools  # noqa: E402
 
