@@ -47,6 +47,7 @@ class SafetyProbe:
         self.node = Node("safety_probe", context=self.ctx)
         self.q_task = np.array([0.2, -0.5, 1.0, -0.4, 0.3, 0.1]) if q_task is None else q_task
         self.received: list[tuple[float, np.ndarray]] = []
+        self.clients: dict = {}
         self.lock = threading.Lock()
         self.node.create_subscription(Float64MultiArray, CONTROLLER_TOPIC, self._on_command, EVENT_QOS)
         self.state_pub = self.node.create_publisher(JointState, "/joint_states", CONTROL_QOS)
@@ -86,28 +87,26 @@ class SafetyProbe:
         from lifecycle_msgs.msg import Transition
         from lifecycle_msgs.srv import ChangeState
 
-        client = self.node.create_client(ChangeState, "/asym/safety/change_state")
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError("the safety node's lifecycle services did not appear")
-            future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
-            self.wait(future.done, timeout, "a lifecycle transition")
-            return bool(future.result().success)
-        finally:
-            self.node.destroy_client(client)
+        client = self._client(ChangeState, "/asym/safety/change_state", timeout)
+        future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
+        self.wait(future.done, timeout, "a lifecycle transition")
+        return bool(future.result().success)
+
+    def _client(self, kind, service: str, timeout: float):
+        """One client per service, made and matched once (a new client would be discovered anew)."""
+        client = self.clients.get(service)
+        if client is None:
+            client = self.clients[service] = self.node.create_client(kind, service)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"{service} did not appear")
+        return client
 
     def call_trigger(self, service: str, timeout: float = 30.0) -> bool:
         from std_srvs.srv import Trigger
 
-        client = self.node.create_client(Trigger, service)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError(f"{service} did not appear")
-            future = client.call_async(Trigger.Request())
-            self.wait(future.done, timeout, service)
-            return bool(future.result().success)
-        finally:
-            self.node.destroy_client(client)
+        future = self._client(Trigger, service, timeout).call_async(Trigger.Request())
+        self.wait(future.done, timeout, service)
+        return bool(future.result().success)
 
     def bring_up(self, timeout: float = 60.0) -> None:
         """Configure, wait until the node hears the state and the gate, and activate."""

@@ -5,8 +5,9 @@
 The safety node runs in its own process (asym_control.safety_probe), active, with the gate's
 actions streaming in at --rate Hz and the driver's state at 100 Hz. Each trial publishes
 std_msgs/Bool true on /asym/estop (or calls ~/estop) and notes the time; the controller's topic is
-then watched until 25 more gate actions have gone out: the last command it received (the hold)
-gives the latency, and any command after the hold is counted as a violation. Then the e-stop is
+then watched until 25 more gate actions have gone out: the first hold it receives (the measured
+pose; commands before it were already on their way) gives the latency, and any other command
+after the hold is counted as a violation. Then the e-stop is
 reset and the node deactivated and activated again for the next trial. Prints one JSON object:
 p50 / p99 / max latency in ms, the violations (must be 0), the machine's CPU count and the
 host's steal over the run.
@@ -71,11 +72,14 @@ def main() -> int:
                 probe.call_trigger("/asym/safety/estop")
             gate_at = sent[0]
             probe.wait(lambda: sent[0] >= gate_at + 25, 30, "25 more gate actions")
-            after = [t for t, _ in probe.commands() if t >= t0]
-            if not after:
+            after = [(t, np.allclose(c, probe.q_task)) for t, c in probe.commands() if t >= t0]
+            # the hold is the measured pose; commands before it were on their way when the
+            # e-stop was sent
+            first_hold = next((i for i, (_, is_hold) in enumerate(after) if is_hold), None)
+            if first_hold is None:
                 raise RuntimeError("no hold reached the controller after the e-stop")
-            latencies.append(after[0] - t0)
-            violations += len(after) - 1          # anything after the hold
+            latencies.append(after[first_hold][0] - t0)
+            violations += sum(not is_hold for _, is_hold in after[first_hold + 1:])
             probe.call_trigger("/asym/safety/reset_estop")
             probe.transition(Transition.TRANSITION_DEACTIVATE)
             probe.activate()
