@@ -4,6 +4,7 @@ its velocity limit, however fast the commands come."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import numpy as np
@@ -17,16 +18,35 @@ PERIOD = 0.04
 
 
 @pytest.fixture
-def probe(tmp_path):
+def safety(tmp_path):
     proc = start_safety_process({"period_s": PERIOD, "soft_start_s": 0.0, "state_timeout_s": 0.5},
                                 tmp_path / "safety.log")
     p = SafetyProbe()
     try:
-        yield p
+        yield p, proc
     finally:
         p.close()
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def probe(safety):
+    return safety[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_safety_node_stopped_while_active_sends_a_hold_and_exits_0(safety, sig):
+    probe, proc = safety
+    probe.bring_up()
+    probe.send_action(np.full(6, 1.0))
+    probe.wait(lambda: len(probe.commands()) >= 1, 30, "a command to the controller")
+    n = len(probe.commands())
+    proc.send_signal(sig)          # as ros2 launch stops its processes
+    assert proc.wait(timeout=30) == 0
+    probe.wait(lambda: len(probe.commands()) > n, 10, "the hold")
+    np.testing.assert_allclose(probe.commands()[-1][1], probe.q_task)
 
 
 def test_a_1khz_burst_of_alternating_extreme_actions_moves_the_arm_at_most_at_its_velocity_limit(probe):
