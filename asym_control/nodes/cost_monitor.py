@@ -28,7 +28,8 @@ from ..checkpoint import load_policy
 from ..flops import CONVENTION
 from ..agent import LARGE, SMALL
 from ..runtime import LARGE_RGBA, SMALL_RGBA, CostAccumulator, Timeline
-from .common import steady_timer, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status, spin_node
+from .common import (DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status,
+                     spin_node, steady_timer)
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
 FRESH_STATS_S = 1.5  # how long it waits for every node's diagnostics (1 Hz) from after the end

@@ -39,8 +39,9 @@ from ..arm import GOAL_NAMES
 from ..checkpoint import load_policy
 from ..hoptrace import mark
 from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
-from .common import (steady_timer, ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, GOAL, GOAL_QOS, INTERNAL_QOS,
-                     JOINT_STATES, SELECTION, ThrottledLogger, publish_status, spin_node, stamp_ns, sub_command_topic,
+from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, GOAL,
+                     GOAL_QOS, INTERNAL_QOS, JOINT_STATES, SELECTION, ThrottledLogger,
+                     publish_status, spin_node, stamp_ns, steady_timer, sub_command_topic,
                      sub_state_topic)
 
 

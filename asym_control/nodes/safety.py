@@ -36,8 +36,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from ..arm import ARM_JOINTS, UrdfError, action_to_target, arm_urdf_path, load_arm
 from ..runtime import JointMap, StateRejected, command_ok
 from ..safety import SafetyConfigError, SafetyLayer, limits_from_urdf
-from .common import (steady_timer, ACTUATOR, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, JOINT_STATES, ThrottledLogger,
-                     publish_status, spin_node)
+from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES,
+                     ThrottledLogger, publish_status, spin_node, steady_timer)
 
 CONTROLLER_TYPES = ("forward_command_controller", "joint_trajectory_controller")
 

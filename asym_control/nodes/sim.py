@@ -39,8 +39,9 @@ from ..hoptrace import mark
 from ..runtime import DeadlineMeter, command_ok
 from ..tasks import get_task
 
-from .common import (steady_timer, ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, FORWARDED, JOINT_STATES, REWARD,
-                     SUMMARY, ThrottledLogger, publish_status, reward_message, set_stamp, spin_node, stamp_ns)
+from .common import (ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED,
+                     JOINT_STATES, REWARD, SUMMARY, ThrottledLogger, publish_status,
+                     reward_message, set_stamp, spin_node, stamp_ns, steady_timer)
 
 MAX_RATE_HZ = 1000.0
 

@@ -29,8 +29,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from ..arm import ARM_JOINTS, SUCCESS_RADIUS
 from ..tasks import get_task
-from .common import (steady_timer, CONTROL_QOS, DIAGNOSTICS, DIAG_QOS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES, REWARD,
-                     ThrottledLogger, publish_status, reward_message, set_stamp, spin_node)
+from .common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES,
+                     REWARD, ThrottledLogger, publish_status, reward_message, set_stamp, spin_node,
+                     steady_timer)
 
 EXTRA_JOINT = "gripper_joint"
 

@@ -17,8 +17,8 @@ from ..checkpoint import load_policy
 from ..flops import actor_flops
 from ..hoptrace import mark
 from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import (steady_timer, DIAGNOSTICS, DIAG_QOS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node, stamp_ns,
-                     sub_command_topic, sub_state_topic)
+from .common import (DIAG_QOS, DIAGNOSTICS, INTERNAL_QOS, ThrottledLogger, publish_status,
+                     spin_node, stamp_ns, steady_timer, sub_command_topic, sub_state_topic)
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
 
