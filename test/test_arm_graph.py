@@ -25,22 +25,27 @@ def tiny_arm(tmp_path_factory):
     return out
 
 
-def run_arm(ckpt, **standin):
+def run_arm(ckpt, single_process=False, **standin):
     return run_graph("arm", episodes=2, checkpoint_dir=str(ckpt), standin=True, timeout_s=120,
+                     single_process=single_process,
                      extra={"standin": {"episode_steps": 25, "settle_s": 1.0, **standin}})
 
 
-def test_the_chain_reaches_through_the_standin(tiny_arm):
-    outcome = run_arm(tiny_arm)
+@pytest.mark.parametrize("single_process", [False, True], ids=["processes", "one-process"])
+def test_the_chain_reaches_through_the_standin(tiny_arm, single_process):
+    outcome = run_arm(tiny_arm, single_process)
     sim = outcome.sim
     assert sim["episodes"] == 2 and len(sim["final_distances"]) == 2
     assert 0.0 <= sim["success_rate"] <= 1.0 and sim["final_distance"] > 0
-    assert sim["commands"] > 10 and sim["rejected"] == 0        # the safety node's commands arrived, all valid
+    # the reaches start once the safety node is active: the chain commanded the arm through them
+    # (2 x 25 control steps; a loaded machine may miss a few periods of a real-time chain, not
+    # a whole reach), every command valid
+    assert sim["commands"] >= 25 and sim["rejected"] == 0
     s = outcome.summaries[-1]
     assert s["task"] == "arm-reach" and s["episodes"] == 2
     assert 0.0 <= s["large_fraction"] <= 1.0
     nodes = s["nodes"]
-    assert int(nodes["asym/safety"]["commands_sent"]) > 10
+    assert int(nodes["asym/safety"]["commands_sent"]) >= 25
     # only the selected sub-policy computed
     small, large = int(nodes["asym/small"]["inferences"]), int(nodes["asym/large"]["inferences"])
     assert small + large == pytest.approx(int(nodes["asym/master"]["control_steps_forwarded"]), abs=2)
