@@ -12,10 +12,11 @@ import pytest
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8
 
-from asym_control.nodes.common import CONTROL_QOS, EVENT_QOS, set_stamp
+from asym_control.nodes.common import CONTROL_QOS, DIAG_QOS, EVENT_QOS, set_stamp
 from asym_control.nodes.master import MasterNode
 from asym_control.nodes.subpolicy import SubPolicyNode
 from asym_control.tasks import WALKER_JOINTS
@@ -39,10 +40,14 @@ def graph():
         nodes[name] = SubPolicyNode(context=ctx, namespace="/asym", cli_args=["--ros-args", "-r", f"__node:={name}"],
                                     parameter_overrides=params(checkpoint_dir=CKPT, option=name))
     probe = rclpy.create_node("probe", context=ctx)
-    got = {"commands": [], "selections": []}
+    got = {"commands": [], "selections": [], "master_diagnostics": 0}
     probe.create_subscription(Float64MultiArray, "/asym/actuator_command",
                               lambda m: got["commands"].append((time.monotonic(), list(m.data))), EVENT_QOS)
     probe.create_subscription(UInt8, "/asym/selection", lambda m: got["selections"].append(m.data), EVENT_QOS)
+
+    def diagnostics(m):
+        got["master_diagnostics"] += sum(st.name == "asym/master" for st in m.status)
+    probe.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, DIAG_QOS)
     # the master waits for a reader of its stamped commands, as the simulator is in the graph
     probe.create_subscription(JointState, "/asym/command", lambda m: None, EVENT_QOS)
     pub = probe.create_publisher(JointState, "/joint_states", CONTROL_QOS)
@@ -95,22 +100,32 @@ def wait_for(cond, timeout=5.0):
 
 def test_no_state_closes_the_gate_with_exactly_one_hold_command(graph):
     nodes, pub, got = graph
+    hold = [0.0] * 6
     for k in range(10):
         t_last = time.monotonic()  # the master receives the state after this
-        assert send_until_answered(pub, state(k), got, k), f"no command for state {k}"
-    time.sleep(3.5)  # more than three state timeouts
-    extra = got["commands"][10:]
-    assert len(extra) == 1, extra
-    t_hold, hold = extra[0]
-    assert hold == [0.0] * 6
-    assert t_hold - t_last >= 1.0
+        assert send_until_answered(pub, state(k), got, len(got["commands"])), f"no command for state {k}"
+    # a state published again on a slow machine (send_until_answered) gets its command again:
+    # what follows the last answer is copies of it, then the hold
+    answered = len(got["commands"])
+    last = got["commands"][-1][1]
+    assert wait_for(lambda: any(c == hold for _, c in got["commands"]), timeout=30), "no hold command"
+    i_hold = next(i for i, (_, c) in enumerate(got["commands"]) if c == hold)
+    assert i_hold >= answered and all(c == last for _, c in got["commands"][answered:i_hold])
+    t_hold = got["commands"][i_hold][0]
+    assert t_hold - t_last >= 1.0            # the state timeout
+    # while no state comes, the master's watchdog goes on (its diagnostics, on the same executor,
+    # are the proof that its timers ran): no second hold
+    seen = got["master_diagnostics"]
+    assert wait_for(lambda: got["master_diagnostics"] >= seen + 3, timeout=30)
+    assert [c for _, c in got["commands"][i_hold:]] == [hold]
     # with states back the gate forwards again
+    n = len(got["commands"])
     pub.publish(state(11))
-    assert wait_for(lambda: len(got["commands"]) == 12)
-    # one selection per forwarded command (published just after it), none for the hold
+    assert wait_for(lambda: len(got["commands"]) == n + 1)
+    # one selection per forwarded state (published just after its command), none for the hold
+    forwarded = nodes["master"].forwarded
     assert wait_for(lambda: len(got["selections"]) >= 11)
-    time.sleep(0.2)
-    assert len(got["selections"]) == 11
+    assert len(got["selections"]) == forwarded
 
 
 @pytest.mark.parametrize("bad", [

@@ -47,13 +47,20 @@ def workspace(tmp_path_factory) -> Path:
     return ws
 
 
+# Ctrl-C must reach `ros2 launch` as it does in a terminal: a test run started in the background
+# by a non-interactive shell (CI) inherits SIGINT ignored, and an ignored signal stays ignored
+# across exec; this restores the default before bash and `ros2 launch` start
+_DEFAULT_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execvp('bash', ['bash', '-c', sys.argv[1]])")
+
+
 def _shell(ws: Path, command: str, **kw) -> subprocess.Popen:
     """`command` in bash after `source install/setup.bash`, in its own process group."""
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.Popen(["bash", "-c", f"source {ws}/install/setup.bash && exec {command}"], cwd=ws, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            **kw)
+    return subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT, f"source {ws}/install/setup.bash && exec {command}"],
+                            cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
 
 
 def _ros2(ws: Path, args: str, timeout: float = 60) -> str:
