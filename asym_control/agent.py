@@ -66,7 +66,7 @@ class AsymAgent:
     # acting --------------------------------------------------------------------------------
     def epsilon(self, step: int) -> float:
         d = self.cfg.dqn
-        horizon = d.exploration_steps if d.exploration_steps is not None else d.exploration_fraction * self.cfg.steps
+        horizon = d.exploration_steps   # TrainConfig fixes it in control steps when the run is made
         frac = min(1.0, step / horizon) if horizon > 0 else 1.0
         return d.exploration_initial_eps + frac * (d.exploration_final_eps - d.exploration_initial_eps)
 
@@ -103,7 +103,9 @@ class AsymAgent:
     def store_macro(self, macro: MacroStep, next_obs, terminated: bool) -> None:
         # the buffer keeps the macro step's task reward; the cost term is applied when a batch
         # is drawn (`master_batch`), with the lambda of that moment (cost warm-up)
-        if self.master is None:
+        if self.master is None or macro.start < self.cfg.learning_starts:
+            # in the random warm-up no sub-policy acted: the master's choice did not produce
+            # these rewards, and a macro transition would credit them to it
             return
         self.macro_buffer.add(macro.obs, macro.option, macro.reward_sum, next_obs,
                               float(terminated), macro.length)

@@ -90,8 +90,9 @@ class MacroStep:
     when the episode ends inside the macro step (then terminated/truncated decide bootstrapping).
     """
 
-    def __init__(self, obs: np.ndarray, option: int):
+    def __init__(self, obs: np.ndarray, option: int, start: int = 0):
         self.obs = obs
+        self.start = start      # the control step (of training) at which it began
         self.option = option
         self.reward_sum = 0.0
         self.length = 0

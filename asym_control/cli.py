@@ -1,7 +1,8 @@
 """`asym-control`: train, eval, flops, launch, record and plot.
 
-Every failure a user can cause (unknown task, bad numbers, missing or damaged checkpoints) ends
-in one line on stderr and exit status 2; no traceback.
+Every failure a user can cause (unknown task, bad numbers, missing or damaged checkpoints, a
+configuration that cannot run) ends in one line on stderr and exit status 2; no traceback. Any
+other error is the package's own and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -346,13 +347,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     from .checkpoint import CheckpointError
+    from .config import ConfigError
+    from .flops import SizeError
+    from .graph import GraphConfigError
     from .launcher import GraphError
+    from .recording import RecordingError
     from .tasks import UnknownTask
 
+    user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
+                   GraphError, RecordingError)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
                 "plot": cmd_plot, "record": cmd_record, "export": cmd_export}[a.command](a)
-    except (UnknownTask, CheckpointError, UserError, ValueError, GraphError) as e:
+    except user_errors as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .dqn import DQNConfig
@@ -10,6 +11,10 @@ from .sac import SACConfig
 from .tasks import get_task
 
 MODES = ("asym", "large", "small")
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot be run (a user's error: the CLI says it in one line)."""
 
 
 @dataclass(frozen=True)
@@ -56,19 +61,19 @@ class TrainConfig:
     def __post_init__(self):
         spec = get_task(self.task)  # raises UnknownTask with the list of tasks
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         for name in ("steps", "n_omega", "buffer_size", "checkpoint_every"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.eval_every < 0 or self.eval_episodes <= 0:
-            raise ValueError("eval-every must be >= 0 and eval-episodes positive")
+            raise ConfigError("eval-every must be >= 0 and eval-episodes positive")
         if self.cost_warmup_steps < 0 or self.cost_free_steps < 0:
-            raise ValueError(f"cost-free and cost-warmup must be >= 0, got {self.cost_free_steps}, "
+            raise ConfigError(f"cost-free and cost-warmup must be >= 0, got {self.cost_free_steps}, "
                              f"{self.cost_warmup_steps}")
         if self.learning_starts < 0:
-            raise ValueError(f"learning-starts must be >= 0, got {self.learning_starts}")
+            raise ConfigError(f"learning-starts must be >= 0, got {self.learning_starts}")
         if self.episode_steps is not None and self.episode_steps <= 0:
-            raise ValueError(f"episode-steps must be positive, got {self.episode_steps}")
+            raise ConfigError(f"episode-steps must be positive, got {self.episode_steps}")
         # fill task defaults in, so the saved config is complete
         fill = {}
         if self.cost_lambda is None:
@@ -81,11 +86,20 @@ class TrainConfig:
             fill["episode_steps"] = spec.episode_steps
         if self.sac.critic_units is None and spec.critic_units is not None:
             fill["sac"] = dataclasses.replace(self.sac, critic_units=spec.critic_units)
+        # the epsilon schedule in control steps, fixed when the run is made: a resumed run that
+        # is given more --steps keeps the schedule it started with (10% of the first --steps)
+        if self.dqn.exploration_steps is None:
+            fill["dqn"] = dataclasses.replace(self.dqn, exploration_steps=int(round(
+                self.dqn.exploration_fraction * self.steps)))
         for k, v in fill.items():
             object.__setattr__(self, k, v)
+        if not (math.isfinite(self.cost_lambda) and self.cost_lambda >= 0):
+            raise ConfigError(f"lambda must be a finite number >= 0 (the cost is a penalty), got {self.cost_lambda}")
+        if self.dqn.exploration_steps < 0:
+            raise ConfigError(f"exploration-steps must be >= 0, got {self.dqn.exploration_steps}")
         for name in ("small_units", "large_units"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
 
     @property
     def spec(self):
@@ -107,7 +121,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
         sac = SACConfig(**d.pop("sac", {}))
         dqn = DQNConfig(**d.pop("dqn", {}))
         return cls(sac=sac, dqn=dqn, **d)

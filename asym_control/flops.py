@@ -87,7 +87,11 @@ def cost_table(obs_dim: int, act_dim: int, small_units: int, large_units: int,
     )
 
 
+class SizeError(ValueError):
+    """A network size that is not a positive integer."""
+
+
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if int(value) != value or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise SizeError(f"{name} must be a positive integer, got {value!r}")

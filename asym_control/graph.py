@@ -52,8 +52,12 @@ def config_path(robot: str) -> Path:
     path = package_root() / "config" / f"{robot}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (package_root() / "config").glob("*.yaml"))
-        raise ValueError(f"no graph config for robot {robot!r} ({path}); known: {', '.join(known)}")
+        raise GraphConfigError(f"no graph config for robot {robot!r} ({path}); known: {', '.join(known)}")
     return path
+
+
+class GraphConfigError(ValueError):
+    """config/<robot>.yaml is missing or names a node the package does not have."""
 
 
 CLOCK_SOURCES = ("sim",)   # publish /clock and keep wall time themselves
@@ -86,7 +90,7 @@ def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[Nod
     for full_name, body in data.items():
         namespace, _, name = full_name.rpartition("/")
         if name not in EXECUTABLES:
-            raise ValueError(f"{path}: node {full_name!r} has no executable (known: {', '.join(EXECUTABLES)})")
+            raise GraphConfigError(f"{path}: node {full_name!r} has no executable (known: {', '.join(EXECUTABLES)})")
         params = dict(body.get("ros__parameters", {}))
         for scope in ("*", name):
             for k, v in (overrides or {}).get(scope, {}).items():

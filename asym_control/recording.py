@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 
 # every topic of the walker graph and its type
+class RecordingError(ValueError):
+    """A recording that does not hold what is asked of it."""
+
+
 GRAPH_TOPICS = {
     "/joint_states": "sensor_msgs/msg/JointState",
     "/asym/small/joint_states": "sensor_msgs/msg/JointState",
@@ -199,5 +203,5 @@ def read_episode(path: Path) -> tuple[np.ndarray, np.ndarray]:
             steps = int(msg.data[1]) + 1
     n = min(len(options), len(actions), steps if steps is not None else len(options))
     if n == 0:
-        raise ValueError(f"{path} holds no /asym/selection and /asym/command messages")
+        raise RecordingError(f"{path} holds no /asym/selection and /asym/command messages")
     return np.array(options[:n]), np.array(actions[:n])

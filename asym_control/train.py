@@ -100,7 +100,7 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
             done = False
             while not done and step < end:
                 if macro is None:  # the master chooses at the start of every macro step
-                    macro = MacroStep(obs, agent.select(obs, step))
+                    macro = MacroStep(obs, agent.select(obs, step), start=step)
                 option = macro.option
                 action = agent.act(option, obs, step)
                 next_obs, reward, terminated, truncated = env.step(action)

@@ -80,20 +80,22 @@ def test_every_transition_reaches_both_sub_policies_and_one_macro_per_macro_step
     # both learners took one gradient step per control step after learning_starts
     assert agent.subs[SMALL].updates == agent.subs[LARGE].updates == 120 - cfg.learning_starts
     mb = agent.macro_buffer
-    assert mb.size == 10 * 3
-    np.testing.assert_array_equal(mb.length[:30], np.tile([5, 5, 2], 10))
-    assert not mb.terminated[:30].any()  # a time limit truncates: the master bootstraps
+    # macro steps begin at 12e, 12e + 5, 12e + 10; those that began in the random warm-up
+    # (before learning_starts = 40: no sub-policy acted) are not the master's to learn from
+    starts = [s for s in (12 * e + offset for e in range(10) for offset in (0, 5, 10)) if s >= cfg.learning_starts]
+    assert mb.size == len(starts) == 20
+    np.testing.assert_array_equal(mb.length[:20], [min(5, 12 - s % 12) for s in starts])
+    assert not mb.terminated[:20].any()  # a time limit truncates: the master bootstraps
     # each macro transition carries the option that acted and the task reward of its steps
     options = np.array([t[1] for t in trace])
     rewards = np.array([t[3] for t in trace])
-    starts = [12 * e + offset for e in range(10) for offset in (0, 5, 10)]
     for i, s in enumerate(starts):
         k = mb.length[i]
         assert np.all(options[s:s + k] == mb.option[i])
         assert mb.reward[i] == pytest.approx(rewards[s:s + k].sum(), rel=1e-5)
     # the cost term is applied when the master draws a batch: r_Omega = sum r - lambda k c_omega
     obs, option, reward, _, _, length = agent.master_batch(step=cfg.steps)
-    rows = [int(np.flatnonzero((mb.obs[:30] == o).all(axis=1))[0]) for o in obs]
+    rows = [int(np.flatnonzero((mb.obs[:20] == o).all(axis=1))[0]) for o in obs]
     c = np.where(option == LARGE, agent.costs.c_large, agent.costs.c_small)
     np.testing.assert_allclose(reward, mb.reward[rows] - cfg.cost_lambda * length * c, rtol=1e-5)
 
@@ -166,3 +168,49 @@ def test_critic_width_is_a_training_setting_that_leaves_the_actors_alone():
         assert sub.critic.sizes == [33, 256, 256, 1]
     narrow = AsymAgent(TrainConfig(task="walker-stand", sac=SACConfig()))
     assert narrow.subs[SMALL].critic.sizes[1] == 8                  # the paper's: as wide as the actor
+
+
+def test_the_epsilon_schedule_is_fixed_in_control_steps_and_kept_on_resume(tmp_path):
+    from asym_control.train import prepare_run_dir
+
+    cfg = small_cfg(steps=1000)
+    assert cfg.dqn.exploration_steps == 100                      # 10% of the first --steps
+    train(cfg, tmp_path / "run", progress=False, stop_after=240)
+    longer = prepare_run_dir(tmp_path / "run", small_cfg(steps=5000), resume=True)
+    assert longer.steps == 5000 and longer.dqn.exploration_steps == 100
+    agent = AsymAgent(longer)
+    assert agent.epsilon(100) == pytest.approx(cfg.dqn.exploration_final_eps)
+
+
+@pytest.mark.parametrize("value", [-0.01, float("nan"), float("inf")])
+def test_lambda_must_be_a_finite_penalty(value):
+    with pytest.raises(ValueError, match="lambda must be a finite number >= 0"):
+        small_cfg(cost_lambda=value)
+
+
+def test_a_termination_inside_a_macro_step_ends_it_without_bootstrapping(monkeypatch):
+    """MountainCarContinuous started next to its goal reaches it within a few steps, inside a
+    macro step of five: that macro transition has k < 5, is terminal, and its target is its
+    reward alone."""
+    from asym_control.tasks import GymnasiumEnv
+
+    reset = GymnasiumEnv.reset
+
+    def near_the_goal(self):
+        obs = reset(self)
+        self._env.state = np.array([0.44, 0.004])    # the goal is x >= 0.45: a few steps away
+        return self.observation()
+    monkeypatch.setattr(GymnasiumEnv, "reset", near_the_goal)
+    cfg = TrainConfig(task="MountainCarContinuous-v0", mode="asym", seed=0, steps=60, learning_starts=0,
+                      n_omega=5, eval_every=0, buffer_size=1000, parallel=False)
+    agent, trace = _train_keeping_agent(cfg)
+    mb = agent.macro_buffer
+    ends = [i for i in range(mb.size) if mb.terminated[i]]
+    goals = sum(t[3] > 50 for t in trace)          # reaching the goal pays +100
+    assert goals >= 1 and len(ends) == goals      # one terminal macro transition per goal reached
+    inside = [i for i in ends if mb.length[i] < cfg.n_omega]
+    assert inside                                  # the goal reached inside a macro step
+    i = inside[0]
+    target = agent.master.targets(mb.reward[i:i + 1], mb.next_obs[i:i + 1], mb.terminated[i:i + 1],
+                                  mb.length[i:i + 1])
+    assert target[0] == mb.reward[i]                                # no bootstrap past the goal

@@ -186,3 +186,23 @@ def test_a_negative_cpu_latency_is_refused():
     r = run("launch", "walker", "--cpu-latency-us", "-1")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "--cpu-latency-us: must be >= 0, got -1" in r.stderr
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch):
+    """A user's mistake is one line and exit status 2; a bug inside the package is not hidden
+    behind that: its exception (and traceback) comes through."""
+    import asym_control.flops as flops
+    from asym_control import cli
+
+    def broken(*a, **k):
+        raise ValueError("internal: shapes do not match")
+    monkeypatch.setattr(flops, "cost_table", broken)
+    with pytest.raises(ValueError, match="internal: shapes do not match"):
+        cli.main(["flops", "--task", "walker-stand"])
+    assert cli.main(["flops", "--task", "no-such-task"]) == 2
+
+
+def test_a_negative_lambda_is_a_one_line_error(tmp_path):
+    r = subprocess.run(CLI + ["train", "--task", "walker-stand", "--steps", "10", "--lambda", "-0.1",
+                              "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "lambda must be a finite number >= 0" in r.stderr and "Traceback" not in r.stderr
