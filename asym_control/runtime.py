@@ -238,12 +238,19 @@ class Timer:
 
 
 class CostAccumulator:
-    """Per-episode usage and FLOPs, with exactly the arithmetic of `asym-control eval`."""
+    """Per-episode usage and FLOPs, with exactly the arithmetic of `asym-control eval`.
+
+    Over all episodes it keeps running sums, not a list: a cost monitor that runs for days
+    holds the same few numbers."""
 
     def __init__(self, costs: CostTable, mode: str):
         self.costs = costs
         self.mode = mode
-        self.episodes: list[dict] = []
+        self.n_episodes = 0
+        self.total_steps = 0
+        self.total_large = 0
+        self._mean = 0.0        # of the episodes' returns (Welford)
+        self._m2 = 0.0
         self.reset()
 
     def reset(self) -> None:
@@ -272,19 +279,22 @@ class CostAccumulator:
         ep = {"return": self.ret, "steps": self.steps, "large_fraction": self.large_fraction,
               "flops_per_inference": self.flops_per_step(),
               "flops_reduction": 1.0 - self.flops_per_step() / self.costs.large_flops}
-        self.episodes.append(ep)
+        self.n_episodes += 1
+        self.total_steps += self.steps
+        self.total_large += self.large_steps
+        delta = self.ret - self._mean
+        self._mean += delta / self.n_episodes
+        self._m2 += delta * (self.ret - self._mean)
         self.reset()
         return ep
 
     def summary(self) -> dict:
         """Over all finished episodes, as `asym-control eval` reports them."""
-        eps = self.episodes
-        returns = np.array([e["return"] for e in eps])
-        total = sum(e["steps"] for e in eps)
-        large = sum(e["large_fraction"] * e["steps"] for e in eps) / total if total else 0.0
+        n = self.n_episodes
+        large = self.total_large / self.total_steps if self.total_steps else 0.0
         fpi = self.flops_per_step(large)
-        return {"episodes": len(eps), "return_mean": float(returns.mean()) if eps else 0.0,
-                "return_std": float(returns.std()) if eps else 0.0, "large_fraction": float(large),
+        return {"episodes": n, "return_mean": float(self._mean) if n else 0.0,
+                "return_std": float(math.sqrt(self._m2 / n)) if n else 0.0, "large_fraction": float(large),
                 "flops_per_inference": float(fpi), "flops_large_only": self.costs.large_flops,
                 "flops_reduction": float(1.0 - fpi / self.costs.large_flops)}
 

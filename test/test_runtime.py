@@ -182,3 +182,31 @@ def test_deadline_meter_counts_states_never_answered_once():
     m.sent(0, 0.0)
     m.restart()                                # a new episode: the outstanding state is lost
     assert m.missed == 6 and m.newest_answered
+
+
+def test_cost_accumulator_keeps_running_sums_that_equal_the_evaluators_arithmetic():
+    from asym_control.flops import cost_table
+    from asym_control.runtime import CostAccumulator
+
+    costs = cost_table(24, 6, 8, 64, 5)
+    acc = CostAccumulator(costs, "asym")
+    rng = np.random.default_rng(0)
+    returns, steps, large = [], 0, 0
+    for _ in range(50):
+        n = int(rng.integers(1, 400))
+        for _ in range(n):
+            option = int(rng.random() < 0.2)
+            acc.add_step(option)
+            large += option
+        ret = float(rng.normal(500, 200))
+        acc.add_reward(ret)
+        acc.end_episode()
+        returns.append(ret)
+        steps += n
+    s = acc.summary()
+    assert s["episodes"] == 50
+    assert s["return_mean"] == pytest.approx(np.mean(returns), rel=1e-12)
+    assert s["return_std"] == pytest.approx(np.std(returns), rel=1e-9)
+    assert s["large_fraction"] == pytest.approx(large / steps, rel=1e-12)
+    assert s["flops_per_inference"] == pytest.approx(costs.per_step(large / steps))
+    assert not any(isinstance(v, list) for v in vars(acc).values())      # nothing grows with the episodes

@@ -137,7 +137,7 @@ def test_only_an_active_node_commands_and_deactivate_holds(rig):
 def test_activate_needs_a_fresh_state(rig):
     rig.configure()
     assert rig.node.trigger_activate() == TransitionCallbackReturn.FAILURE
-    assert "no fresh /joint_states" in rig.node.events[-1]
+    assert "no fresh /joint_states" in rig.node.last_event
 
 
 def test_adversarial_commands_stay_inside_the_limits(rig):
@@ -162,7 +162,7 @@ def test_watchdog_holds_once_when_the_state_stops(rig):
     time.sleep(0.8)                                              # no state for > 0.3 s
     assert len(rig.out) == n + 1
     np.testing.assert_allclose(rig.out[-1], controller_order(rig.q_task))
-    assert "no state" in rig.node.events[-1]
+    assert "no state" in rig.node.last_event
 
 
 def test_estop_by_topic_and_by_service(rig):
@@ -236,7 +236,7 @@ def test_configuration_errors_fail_configure_clearly(params, message):
     rig = Rig(**params)
     try:
         assert rig.node.trigger_configure() == TransitionCallbackReturn.FAILURE
-        assert message in rig.node.events[-1]
+        assert message in rig.node.last_event
     finally:
         rig.close()
 

@@ -32,6 +32,7 @@ from .common import (DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMAR
                      spin_node, steady_timer)
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
+MAX_HELD = 100_000  # selections held for an episode's summary (bounded memory on a robot without episodes)
 FRESH_STATS_S = 1.5  # how long it waits for every node's diagnostics (1 Hz) from after the end
 
 
@@ -47,7 +48,10 @@ class CostMonitorNode(Node):
                                   expect_task=self.get_parameter("task").value)
         self.cfg = cfg
         self.acc = CostAccumulator(policy.costs, cfg.mode)
-        self.selections: collections.deque[int] = collections.deque()
+        # the selections of the episode in progress, until its end is summarised; a robot that has
+        # no episodes (no reward topic) keeps only the newest MAX_HELD (its running statistics
+        # count every step)
+        self.selections: collections.deque[int] = collections.deque(maxlen=MAX_HELD)
         # ended episodes awaiting their summary: (steps, time the end was seen, rewards)
         self.pending_ends: collections.deque[tuple[int, float, list[float]]] = collections.deque()
         self.node_stats: dict[str, dict[str, str]] = {}
@@ -175,7 +179,7 @@ class CostMonitorNode(Node):
                   "flops_per_step": r.flops_per_step() if r.steps else 0.0,
                   "flops_large_only": r.costs.large_flops,
                   "flops_saving": 1.0 - r.flops_per_step() / r.costs.large_flops if r.steps else 0.0,
-                  "episodes": len(self.acc.episodes)}
+                  "episodes": self.acc.n_episodes}
         for name, stats in self.node_stats.items():
             for key in ("inferences", "inference_mean_us"):
                 if key in stats:

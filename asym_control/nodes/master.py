@@ -127,7 +127,7 @@ class MasterNode(Node):
         self.rejected_commands = 0
         self.fallbacks = 0
         self.infer = RunningStats()
-        self.events: list[str] = []
+        self.last_event = ""          # what /diagnostics reports (a node that runs for days keeps no list)
         self.get_logger().info(f"{self.spec.name} [{cfg.mode}] n_omega={cfg.n_omega}, "
                                f"forwarding to {self.actuator_pub.topic_name}; timeouts "
                                f"{self.command_timeout:g} s (command), {self.state_timeout:g} s (state)"
@@ -269,7 +269,7 @@ class MasterNode(Node):
 
     def note(self, text: str) -> None:
         self.get_logger().warning(text)
-        self.events.append(text)
+        self.last_event = text
         self.publish_diagnostics()
 
     def publish_diagnostics(self) -> None:
@@ -284,7 +284,7 @@ class MasterNode(Node):
         values = {"inferences": self.core.inferences, "control_steps_forwarded": self.forwarded,
                   "inference_mean_us": 1e6 * self.infer.mean, "rejected_states": self.rejected_states,
                   "rejected_commands": self.rejected_commands, "fallbacks": self.fallbacks,
-                  "last_event": self.events[-1] if self.events else ""}
+                  "last_event": self.last_event}
         publish_status(self, self.diag_pub, "asym/master", self.spec.name, message, values, level)
 
 def main(args=None) -> int:

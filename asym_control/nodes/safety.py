@@ -64,7 +64,7 @@ class SafetyNode(LifecycleNode):
         self.forwarded = 0
         self.holds = 0
         self.rejected_states = 0
-        self.events: list[str] = []
+        self.last_event = ""          # what /diagnostics reports (a node that runs for days keeps no list)
 
     # --- lifecycle --------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -86,7 +86,7 @@ class SafetyNode(LifecycleNode):
                                      float(g("state_timeout_s")), float(g("following_error_rad")))
         except (UrdfError, SafetyConfigError, json.JSONDecodeError, ValueError) as e:
             self.get_logger().error(f"configure failed: {e}")
-            self.events.append(f"configure failed: {e}")
+            self.last_event = f"configure failed: {e}"
             return TransitionCallbackReturn.FAILURE
         self.arm = arm
         self.kind = kind
@@ -119,7 +119,7 @@ class SafetyNode(LifecycleNode):
         if not self.layer.activate(time.monotonic()):
             why = "e-stopped (reset it first)" if self.layer.estopped else "no fresh /joint_states"
             self.get_logger().error(f"activate refused: {why}")
-            self.events.append(f"activate refused: {why}")
+            self.last_event = f"activate refused: {why}"
             return TransitionCallbackReturn.FAILURE
         self.note(f"active: soft start over {self.layer.soft_start_s:g} s from the measured pose")
         return super().on_activate(state)
@@ -227,7 +227,7 @@ class SafetyNode(LifecycleNode):
 
     def note(self, text: str) -> None:
         self.get_logger().warning(text) if "E-STOP" in text or "hold" in text else self.get_logger().info(text)
-        self.events.append(text)
+        self.last_event = text
         self.publish_diagnostics()
 
     def publish_diagnostics(self) -> None:
@@ -238,7 +238,7 @@ class SafetyNode(LifecycleNode):
         message = "e-stopped" if L.estopped else "active" if L.active else "inactive"
         publish_status(self, self.diag_pub, "asym/safety", self.kind, message,
                        {"commands_sent": self.forwarded, "clamped": L.clamped, "rejected_commands": L.rejected,
-                        "rejected_states": self.rejected_states, "last_event": self.events[-1] if self.events else ""},
+                        "rejected_states": self.rejected_states, "last_event": self.last_event},
                        level)
 
 
