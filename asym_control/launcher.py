@@ -15,9 +15,9 @@ latency without adding throughput, docs/benchmarks.md).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,13 +29,18 @@ from pathlib import Path
 
 from .graph import CLOCK_SOURCES, FINISHING_NODES, NodeSpec, config_path, load_graph, with_sim_time
 
-PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 5.0
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+# Each node process starts through this trampoline instead of a preexec_fn (which runs between
+# fork and exec, unsafe once this process has DDS threads): it asks the kernel to kill it when
+# the launcher dies (PR_SET_PDEATHSIG = 1, kept across exec), leaves at once if the launcher is
+# already gone, takes its CPUs, and becomes the node. argv: launcher pid, CPUs ("" for any), then
+# the node's own command line.
+_TRAMPOLINE = (
+    "import ctypes, os, signal, sys; "
+    "ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL); "
+    "os.getppid() == int(sys.argv[1]) or sys.exit(1); "
+    "sys.argv[2] and os.sched_setaffinity(0, {int(c) for c in sys.argv[2].split(',')}); "
+    "os.execv(sys.executable, [sys.executable] + sys.argv[3:])")
 
 
 def parse_pins(specs: list[str] | None) -> dict[str, set[int]]:
@@ -171,6 +176,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=int(env.get("ROS_DOMAIN_ID", "0")))
     procs: dict[str, subprocess.Popen] = {}
+    log_dir: Path | None = None
     executor = None
     spin_thread = None
     recorder = None
@@ -232,6 +238,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             recorder.close()
         if cpu_request is not None:
             cpu_request.close()
+        if log_dir is not None:
+            shutil.rmtree(log_dir, ignore_errors=True)   # what a failure needs is in its GraphError
 
 
 def _make_watcher(trace: bool, context):
@@ -285,17 +293,15 @@ def _start_process(spec: NodeSpec, params_file: Path, log_dir: Path, env: dict,
                    cpus: set[int] | None = None) -> subprocess.Popen:
     """A node in its own process, on `cpus` if given; its output goes to log_dir/<name>.log (a
     pipe nobody reads would fill up and block the node)."""
-    cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
+    cpu_list = ",".join(str(c) for c in sorted(cpus)) if cpus else ""
+    cmd = [sys.executable, "-c", _TRAMPOLINE, str(os.getpid()), cpu_list,
+           "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
            "-r", f"__ns:={spec.namespace}", "--params-file", str(params_file)]
     for k, v in spec.parameters.items():
         cmd += ["-p", f"{k}:={_ros_value(v)}"]
     log_path = log_dir / f"{spec.name}.log"
     with open(log_path, "w") as log:
-        def setup() -> None:
-            _die_with_parent()
-            if cpus:
-                os.sched_setaffinity(0, cpus)
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=setup, env=env)
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     p.log_path = log_path
     return p
 

@@ -106,7 +106,13 @@ def test_pinned_nodes_run_on_their_cpus_and_the_episode_is_unchanged(reference):
     seen = {}
 
     def affinities(procs, outcome):
-        seen.update({name: os.sched_getaffinity(p.pid) for name, p in procs.items()})
+        # each node process takes its CPUs as it starts (the launcher's trampoline): wait for it
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            seen.update({name: os.sched_getaffinity(p.pid) for name, p in procs.items()})
+            if all(seen[n] == pins[n] for n in pins):
+                break
+            time.sleep(0.01)
 
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
                         timeout_s=240, pins=pins, on_started=affinities, extra={"sim": {"episode_steps": 200}})
