@@ -289,6 +289,10 @@ class ArmReachEnv:
         self.rng = np.random.default_rng(seed)
         self.goal = np.zeros(3)
 
+    def reseed(self, seed: int) -> None:
+        """The next reset() draws its start pose and goal from `seed` again."""
+        self.rng = np.random.default_rng(int(seed))
+
     def robot_state(self):
         from .tasks import RobotState
         return RobotState(self.data.qpos[self._qadr].copy(), self.data.qvel[self._vadr].copy(), self.goal.copy())

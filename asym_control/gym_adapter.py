@@ -1,12 +1,24 @@
-"""A gymnasium.Env over a task's environment: the same MuJoCo task and observation function,
-for running peers such as Stable-Baselines3 on exactly what asym_control trains on."""
+"""Every task as a gymnasium.Env: the same MuJoCo task and observation function, for any RL
+library (Stable-Baselines3 among them) to run on exactly what asym_control trains on.
+
+Importing this module registers each task with gymnasium under the package's namespace:
+
+    import gymnasium as gym
+    import asym_control.gym_adapter
+    gym.register_envs(asym_control.gym_adapter)
+    env = gym.make("asym_control/walker-stand-v0")      # or gym_id(task) for any task
+
+A task added with asym_control.tasks.register_task is registered here too.
+"""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
 
-from .tasks import get_task
+from .tasks import TASKS, get_task
+
+NAMESPACE = "asym_control"
 
 
 class TaskGymEnv(gym.Env):
@@ -20,8 +32,28 @@ class TaskGymEnv(gym.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
+        if seed is not None:
+            self._env.reseed(seed)          # the Gymnasium API: reset(seed) reseeds the task
         return self._env.reset(), {}
 
     def step(self, action):
         obs, reward, terminated, truncated = self._env.step(np.asarray(action))
         return obs, reward, terminated, truncated, {}
+
+
+def gym_id(task: str) -> str:
+    """The gymnasium id of a task: asym_control/<task>, with -v0 unless it has a version."""
+    versioned = "-v" in task and task.rsplit("-v", 1)[1].isdigit()
+    return f"{NAMESPACE}/{task}" if versioned else f"{NAMESPACE}/{task}-v0"
+
+
+def register_with_gymnasium(task: str) -> str:
+    """Register one task with gymnasium (max_episode_steps: None, the task cuts its episodes)."""
+    env_id = gym_id(task)
+    if env_id not in gym.registry:
+        gym.register(id=env_id, entry_point=TaskGymEnv, kwargs={"task": task}, disable_env_checker=True)
+    return env_id
+
+
+for _task in list(TASKS):
+    register_with_gymnasium(_task)

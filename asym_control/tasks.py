@@ -127,8 +127,27 @@ def _paper(s_only, l_only, ours, large_pct, flops_reduction_pct):
 TASKS: dict[str, TaskSpec] = {}
 
 
-def _register(spec: TaskSpec) -> None:
+def register_task(spec: TaskSpec, replace: bool = False) -> TaskSpec:
+    """Add a task from a user's own code: train, evaluate, deploy and `gymnasium.make` it like
+    the paper's. `spec.observation` is the one function of the robot's state that training and
+    the nodes use; for a dm_control task, `suite="dm_control"`, `env_id="domain/task"`, and
+    `joint_names` / `sensor_names` name the model's joints and sensors. A name already taken is
+    refused unless `replace`."""
+    if not isinstance(spec, TaskSpec):
+        raise TypeError(f"register_task takes a TaskSpec, got {type(spec).__name__}")
+    if spec.name in TASKS and not replace:
+        raise ValueError(f"a task named {spec.name!r} is already registered (pass replace=True)")
+    if spec.suite not in ("dm_control", "gymnasium", "arm"):
+        raise ValueError(f"suite must be dm_control, gymnasium or arm, got {spec.suite!r}")
     TASKS[spec.name] = spec
+    import sys
+    adapter = sys.modules.get("asym_control.gym_adapter")
+    if hasattr(adapter, "register_with_gymnasium"):     # registered with gymnasium too, once imported
+        adapter.register_with_gymnasium(spec.name)
+    return spec
+
+
+_register = register_task
 
 
 _register(TaskSpec(
@@ -238,6 +257,10 @@ class DMControlEnv(TaskEnv):
         truncated = (not terminated) and self.t >= self.episode_steps
         return self.observation() if observe else None, float(ts.reward), bool(terminated), bool(truncated)
 
+    def reseed(self, seed: int) -> None:
+        """The next reset() starts the task's own random stream again from `seed`."""
+        self._env.task.random.seed(int(seed))
+
     def rng_state(self) -> str:
         name, keys, pos, has_gauss, cached = self._env.task.random.get_state()
         return json.dumps([name, keys.tolist(), int(pos), int(has_gauss), float(cached)])
@@ -285,6 +308,10 @@ class GymnasiumEnv(TaskEnv):
         self.t += 1
         truncated = (not terminated) and self.t >= self.episode_steps
         return self.observation() if observe else None, float(reward), bool(terminated), bool(truncated)
+
+    def reseed(self, seed: int) -> None:
+        """The next reset() starts the environment's random stream again from `seed`."""
+        self._seed, self._seeded = int(seed), False
 
     def rng_state(self) -> str:
         return json.dumps([self._seeded, self._env.np_random.bit_generator.state])
