@@ -185,9 +185,39 @@ class AsymAgent:
                 t.update(buf.state(f"buffer_{OPTION_NAMES[option]}" if self.cfg.separate_buffers else "buffer"))
         return t
 
+    def check_training_tensors(self, t: dict[str, np.ndarray]) -> None:
+        """Refuse, with the reason, a training checkpoint that does not fit this agent: a tensor
+        missing, unknown, of another shape or dtype, or a buffer whose stored position, size and
+        rows disagree (Adam's state would broadcast a wrong shape silently)."""
+        from .checkpoint import CheckpointError
+
+        want = self.training_tensors()
+        missing, unknown = sorted(set(want) - set(t)), sorted(set(t) - set(want))
+        if missing or unknown:
+            raise CheckpointError(f"training checkpoint does not fit this run: missing {missing[:5]}, "
+                                  f"unknown {unknown[:5]}")
+        buffers = {k.rsplit(".", 1)[0] for k in want if k.endswith(".pos_size")}
+        capacity = {b: (self.macro_buffer if b == "macro_buffer" else next(iter(self.buffers.values()))).capacity
+                    for b in buffers}
+        for b in buffers:
+            pos, size = (int(v) for v in t[f"{b}.pos_size"])
+            if not (0 <= size <= capacity[b] and 0 <= pos < capacity[b]
+                    and (pos == size % capacity[b] or size == capacity[b])):
+                raise CheckpointError(f"training checkpoint: {b} says position {pos} and size {size}, "
+                                      f"impossible in a buffer of {capacity[b]}")
+        for k, w in want.items():
+            got = t[k]
+            prefix = k.rsplit(".", 1)[0]
+            rows_vary = prefix in buffers and not k.endswith(".pos_size")
+            expected = ((int(t[f"{prefix}.pos_size"][1]),) + w.shape[1:]) if rows_vary else w.shape
+            if got.shape != expected or got.dtype != w.dtype:
+                raise CheckpointError(f"training checkpoint: {k} is {got.dtype}{list(got.shape)}, "
+                                      f"this run needs {w.dtype}{list(expected)}")
+
     def load_training_tensors(self, t: dict[str, np.ndarray]) -> None:
-        """Load a training checkpoint; call before start_parallel()."""
+        """Load a training checkpoint (checked first); call before start_parallel()."""
         assert self._remote is None
+        self.check_training_tensors(t)
         for option, sub in self.subs.items():
             sub.load_state(t, OPTION_NAMES[option])
         if self.master is not None:

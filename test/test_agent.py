@@ -214,3 +214,24 @@ def test_a_termination_inside_a_macro_step_ends_it_without_bootstrapping(monkeyp
     target = agent.master.targets(mb.reward[i:i + 1], mb.next_obs[i:i + 1], mb.terminated[i:i + 1],
                                   mb.length[i:i + 1])
     assert target[0] == mb.reward[i]                                # no bootstrap past the goal
+
+
+def test_a_damaged_or_mismatched_resume_checkpoint_is_refused_with_the_reason(tmp_path):
+    from asym_control.checkpoint import CheckpointError, load_training
+
+    cfg = small_cfg(steps=300)
+    train(cfg, tmp_path / "run", progress=False)
+    tensors, _ = load_training(tmp_path / "run")
+    AsymAgent(cfg).load_training_tensors(dict(tensors))            # the genuine one loads
+    cases = {
+        "master.opt.m": lambda t: t.update({"master.opt.m": t["master.opt.m"][:10]}),
+        "position": lambda t: t.update({"buffer.pos_size": np.array([20_000, 300], np.int64)}),
+        "rows": lambda t: t.update({"buffer.obs": t["buffer.obs"][:100]}),
+        "missing": lambda t: t.pop("large.critic_opt.v"),
+        "dtype": lambda t: t.update({"small.log_alpha": t["small.log_alpha"].astype(np.float64)}),
+    }
+    for name, damage in cases.items():
+        t = dict(tensors)
+        damage(t)
+        with pytest.raises(CheckpointError, match="training checkpoint"):
+            AsymAgent(cfg).load_training_tensors(t)
