@@ -259,7 +259,7 @@ def cmd_launch(a) -> int:
     if a.record is not None and a.record.suffix != ".mcap":
         raise UserError(f"--record must name a .mcap file, got {a.record}")
     faults = {k: v for k, v in (("latency_s", a.latency), ("jitter_s", a.jitter), ("drop_rate", a.drop_rate),
-                                 ("noise_std", a.noise)) if v is not None}
+                                ("noise_std", a.noise)) if v is not None}
     if faults and not a.standin:
         raise UserError("--latency, --jitter, --drop-rate and --noise are the stand-in's: add --standin")
     if a.drop_rate is not None and a.drop_rate >= 1:

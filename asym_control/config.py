@@ -69,7 +69,7 @@ class TrainConfig:
             raise ConfigError("eval-every must be >= 0 and eval-episodes positive")
         if self.cost_warmup_steps < 0 or self.cost_free_steps < 0:
             raise ConfigError(f"cost-free and cost-warmup must be >= 0, got {self.cost_free_steps}, "
-                             f"{self.cost_warmup_steps}")
+                              f"{self.cost_warmup_steps}")
         if self.learning_starts < 0:
             raise ConfigError(f"learning-starts must be >= 0, got {self.learning_starts}")
         if self.episode_steps is not None and self.episode_steps <= 0:

@@ -207,7 +207,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             for name, p in procs.items():
                 if p.poll() is not None and not (name in FINISHING_NODES and p.returncode == 0):
                     err = Path(p.log_path).read_text(errors="replace").strip().splitlines()
-                    reason = next((l for l in reversed(err) if l.strip()), f"exit status {p.returncode}")
+                    reason = next((line for line in reversed(err) if line.strip()), f"exit status {p.returncode}")
                     if name not in ("small", "large"):   # a sub-policy's loss is the master's to handle
                         raise GraphError(f"node {name} stopped: {reason}")
             for name, node in in_process.items():

@@ -35,7 +35,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _serve(conn, parent_end, parent_pid: int, sac: SAC, buffer: ReplayBuffer, rng: np.random.Generator, batch_size: int) -> None:
+def _serve(conn, parent_end, parent_pid: int, sac: SAC, buffer: ReplayBuffer, rng: np.random.Generator,
+           batch_size: int) -> None:
     from threadpoolctl import threadpool_limits
 
     # the fork copied the parent's end of the pipe: closed here, the parent's death is an EOF

@@ -5,8 +5,8 @@ Messages are written as they arrive, already CDR-serialised (rclpy raw subscript
 the file is byte for byte what was on the wire. Topics whose writers keep only the newest sample
 (states and commands, RELIABLE/KEEP_LAST 1: a controller wants the newest) can lose samples when
 the recorder falls behind; every step is always in /asym/selection, /asym/command (the stamped
-copy of each forwarded command) and /asym/reward, whose writers keep all. Schemas are the installed .msg definitions with
-their dependencies appended, as rosbag2 writes them.
+copy of each forwarded command) and /asym/reward, whose writers keep all. Schemas are the
+installed .msg definitions with their dependencies appended, as rosbag2 writes them.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-# every topic of the walker graph and its type
+
 class RecordingError(ValueError):
     """A recording that does not hold what is asked of it."""
 
 
+# every topic of the walker graph and its type
 GRAPH_TOPICS = {
     "/joint_states": "sensor_msgs/msg/JointState",
     "/asym/small/joint_states": "sensor_msgs/msg/JointState",

@@ -179,4 +179,3 @@ class SAC:
             self.critic_opt.load_state(t, f"{prefix}.critic_opt")
             self.alpha_opt.load_state(t, f"{prefix}.alpha_opt")
             self.updates = int(t[f"{prefix}.updates"][0])
-

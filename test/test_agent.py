@@ -197,7 +197,7 @@ def test_a_termination_inside_a_macro_step_ends_it_without_bootstrapping(monkeyp
     reset = GymnasiumEnv.reset
 
     def near_the_goal(self):
-        obs = reset(self)
+        reset(self)
         self._env.state = np.array([0.44, 0.004])    # the goal is x >= 0.45: a few steps away
         return self.observation()
     monkeypatch.setattr(GymnasiumEnv, "reset", near_the_goal)

@@ -37,8 +37,8 @@ def test_mujoco_model_matches_the_urdf():
         np.testing.assert_allclose(model.actuator_forcerange[act.id], [-j.effort, j.effort])
     # link masses from the URDF (the base is fixed to the world)
     import xml.etree.ElementTree as ET
-    masses = {l.get("name"): float(l.find("inertial/mass").get("value"))
-              for l in ET.parse(arm_urdf_path()).getroot().findall("link") if l.find("inertial") is not None}
+    masses = {link.get("name"): float(link.find("inertial/mass").get("value"))
+              for link in ET.parse(arm_urdf_path()).getroot().findall("link") if link.find("inertial") is not None}
     for name, m in masses.items():
         if name != "base_link":
             assert model.body(name).mass[0] == pytest.approx(m)

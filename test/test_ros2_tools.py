@@ -58,9 +58,9 @@ def _shell(ws: Path, command: str, **kw) -> subprocess.Popen:
     """`command` in bash after `source install/setup.bash`, in its own process group."""
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT, f"source {ws}/install/setup.bash && exec {command}"],
-                            cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kw)
+    script = f"source {ws}/install/setup.bash && exec {command}"
+    return subprocess.Popen([sys.executable, "-c", _DEFAULT_SIGINT, script], cwd=ws, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
 
 
 def _ros2(ws: Path, args: str, timeout: float = 60) -> str:

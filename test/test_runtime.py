@@ -1,6 +1,5 @@
 """The ROS-free runtime behind the nodes: joint mapping, command checks, master timing, costs."""
 
-import ast
 import math
 import time
 from pathlib import Path

@@ -188,6 +188,7 @@ class CostMonitorNode(Node):
                        f"{100 * values['large_fraction']:.1f}% on large, "
                        f"{100 * values['flops_saving']:.1f}% FLOPs saved", values)
 
+
 def main(args=None) -> int:
     return spin_node(CostMonitorNode, args)
 

@@ -158,7 +158,7 @@ class MasterNode(Node):
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity, sensors)
         except StateRejected as e:
             self.rejected_states += 1
-            self.log("error", "state_rejected", lambda: f"state rejected: {e}")
+            self.log("error", "state_rejected", lambda e=e: f"state rejected: {e}")
             return
         stamp = stamp_ns(msg.header.stamp)
         mark("m_state", stamp)
@@ -286,6 +286,7 @@ class MasterNode(Node):
                   "rejected_commands": self.rejected_commands, "fallbacks": self.fallbacks,
                   "last_event": self.last_event}
         publish_status(self, self.diag_pub, "asym/master", self.spec.name, message, values, level)
+
 
 def main(args=None) -> int:
     return spin_node(MasterNode, args)

@@ -108,9 +108,9 @@ class SafetyNode(LifecycleNode):
             self.create_subscription(Bool, g("estop_topic"), self.on_estop_topic, EVENT_QOS),
         ]
         self.estop_services = [self.create_service(Trigger, "~/estop", self.on_estop_service),
-                         self.create_service(Trigger, "~/reset_estop", self.on_reset_service)]
+                               self.create_service(Trigger, "~/reset_estop", self.on_reset_service)]
         self.periodic = [steady_timer(self, min(0.05, self.layer.state_timeout_s / 4), self.watchdog),
-                       steady_timer(self, 1.0, self.publish_diagnostics)]
+                         steady_timer(self, 1.0, self.publish_diagnostics)]
         self.get_logger().info(f"configured: {len(self.joints)} joints of {arm.path.name} -> "
                                f"{self.pub.topic_name} ({kind})")
         return TransitionCallbackReturn.SUCCESS
@@ -162,7 +162,7 @@ class SafetyNode(LifecycleNode):
             st = self.joint_map.robot_state(msg.name, msg.position, velocity)
         except StateRejected as e:
             self.rejected_states += 1
-            self.log("error", "state_rejected", lambda: f"state rejected: {e}")
+            self.log("error", "state_rejected", lambda e=e: f"state rejected: {e}")
             return
         self.layer.update_state(st.position, time.monotonic())
 

@@ -163,7 +163,8 @@ class SimNode(Node):
         if missing:
             self.get_logger().warning(f"starting although nobody listens on {', '.join(missing)}")
         self.started = True
-        self.get_logger().info(f"{self.spec.name}: {'lockstep' if self.lockstep else f'real time at {self.rate_hz:g} Hz'}")
+        mode = "lockstep" if self.lockstep else f"real time at {self.rate_hz:g} Hz"
+        self.get_logger().info(f"{self.spec.name}: {mode}")
         if self.lockstep:
             self.publish_state()
 
@@ -289,6 +290,7 @@ class SimNode(Node):
     def publish_diagnostics(self) -> None:
         publish_status(self, self.diag_pub, "asym/sim", self.spec.name,
                        "running" if not self.finished else "finished", self.stats())
+
 
 def main(args=None) -> int:
     return spin_node(SimNode, args)

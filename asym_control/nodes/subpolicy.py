@@ -60,7 +60,7 @@ class SubPolicyNode(Node):
             state = self.joints.robot_state(msg.name, msg.position, msg.velocity)
         except StateRejected as e:
             self.rejected += 1
-            self.log("error", "state_rejected", lambda: f"state rejected: {e}")
+            self.log("error", "state_rejected", lambda e=e: f"state rejected: {e}")
             return
         with Timer(self.infer):
             action = self.actor.act(self.spec.observation(state), deterministic=True)
@@ -77,6 +77,7 @@ class SubPolicyNode(Node):
                   "rejected_states": self.rejected}
         publish_status(self, self.diag_pub, f"asym/{self.name_}", self.spec.name,
                        "selected recently" if self.infer.count else "idle", values)
+
 
 def main(args=None) -> int:
     return spin_node(SubPolicyNode, args)
