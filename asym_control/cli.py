@@ -53,7 +53,7 @@ def _nonnegative_int(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .tasks import TASKS
+    from asym_control.tasks.registry import TASKS
 
     p = argparse.ArgumentParser(prog="asym-control", description=(
         "Cost-aware deep-RL control: a master policy switching between a small and a large "
@@ -175,15 +175,15 @@ def cmd_plot(a) -> int:
 
     import numpy as np
 
-    from . import plots
-    from .checkpoint import load_policy
-    from .evaluate import evaluate
+    from asym_control.evaluation import plots
+    from asym_control.training.checkpoint import load_policy
+    from asym_control.evaluation.evaluate import evaluate
 
     written = []
     if a.kind == "timeline":
         cfg, policy = load_policy(a.run_dirs[0])
         if a.from_mcap is not None:
-            from .recording import read_episode
+            from asym_control.evaluation.recording import read_episode
             options, actions = read_episode(a.from_mcap)
             unselected = None
             source = f"recording {a.from_mcap.name}"
@@ -201,8 +201,8 @@ def cmd_plot(a) -> int:
     elif a.kind == "scatter":
         cfg, policy = load_policy(a.run_dirs[0])
         result, _ = evaluate(cfg, policy, a.episodes, a.seed)
-        per = [dict(e, flops_per_inference=policy.costs.per_step(e["large_fraction"]) if cfg.mode == "asym"
-                    else result["flops_per_inference"], flops_large_only=policy.costs.large_flops)
+        per = [dict(e, flops_per_inference=policy.costs.per_step_of_mode(cfg.mode, e["large_fraction"]),
+                    flops_large_only=policy.costs.large_flops)
                for e in result["per_episode"]]
         if a.large_ckpt is not None:
             lcfg, lpolicy = load_policy(a.large_ckpt, expect_task=cfg.task)
@@ -230,7 +230,7 @@ def cmd_plot(a) -> int:
 
 
 def cmd_export(a) -> int:
-    from .export import export_onnx
+    from asym_control.deploy.export import export_onnx
 
     c = export_onnx(a.run_dir, a.onnx)
     files = sorted(p.name for p in Path(a.onnx).iterdir())
@@ -241,7 +241,7 @@ def cmd_export(a) -> int:
 def cmd_record(a) -> int:
     import os
 
-    from .launcher import format_summary, run_graph
+    from asym_control.deploy.launcher import format_summary, run_graph
 
     if a.out.suffix != ".mcap":
         raise UserError(f"--out must name a .mcap file, got {a.out}")
@@ -254,7 +254,7 @@ def cmd_record(a) -> int:
 
 
 def cmd_launch(a) -> int:
-    from .launcher import main_launch, parse_pins
+    from asym_control.deploy.launcher import main_launch, parse_pins
 
     if a.record is not None and a.record.suffix != ".mcap":
         raise UserError(f"--record must name a .mcap file, got {a.record}")
@@ -271,10 +271,9 @@ def cmd_launch(a) -> int:
 
 
 def cmd_train(a) -> int:
-    from .config import TrainConfig
-    from .dqn import DQNConfig
-    from .sac import SACConfig
-    from .train import prepare_run_dir, train
+    from asym_control.training.config import TrainConfig
+    from asym_control.learning.settings import DQNConfig, SACConfig
+    from asym_control.training.train import prepare_run_dir, train
 
     cfg = TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                       sac=SACConfig(critic_units=a.critic_units),
@@ -310,8 +309,8 @@ def _record_invocation(run_dir: Path, argv: list[str]) -> None:
 
 
 def cmd_eval(a) -> int:
-    from .checkpoint import load_policy
-    from .evaluate import evaluate
+    from asym_control.training.checkpoint import load_policy
+    from asym_control.evaluation.evaluate import evaluate
 
     cfg, policy = load_policy(a.run_dir, expect_task=a.task)
     result, _ = evaluate(cfg, policy, a.episodes, a.seed)
@@ -329,8 +328,8 @@ def cmd_eval(a) -> int:
 
 
 def cmd_flops(a) -> int:
-    from .flops import cost_table
-    from .tasks import get_task
+    from asym_control.flops import cost_table
+    from asym_control.tasks.registry import get_task
 
     spec = get_task(a.task)
     table = cost_table(spec.obs_dim, spec.act_dim, a.small or spec.small_units,
@@ -346,13 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*DISPLAY.*")  # glfw, imported by the MuJoCo envs
     parser = build_parser()
     a = parser.parse_args(argv)
-    from .checkpoint import CheckpointError
-    from .config import ConfigError
-    from .flops import SizeError
-    from .graph import GraphConfigError
-    from .launcher import GraphError
-    from .recording import RecordingError
-    from .tasks import UnknownTask
+    from asym_control.training.checkpoint import CheckpointError
+    from asym_control.training.config import ConfigError
+    from asym_control.flops import SizeError
+    from asym_control.deploy.graph import GraphConfigError
+    from asym_control.deploy.launcher import GraphError
+    from asym_control.evaluation.recording import RecordingError
+    from asym_control.tasks.registry import UnknownTask
 
     user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
                    GraphError, RecordingError)

@@ -17,10 +17,10 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 
 def main(argv=None) -> int:
-    from .checkpoint import CheckpointError, load_policy
-    from .evaluate import evaluate
-    from .flops import CONVENTION
-    from .tasks import get_task
+    from asym_control.training.checkpoint import CheckpointError, load_policy
+    from asym_control.evaluation.evaluate import evaluate
+    from asym_control.flops import CONVENTION
+    from asym_control.tasks.registry import get_task
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints/walker-stand"))
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     if not a.no_graph:
         import os
 
-        from .launcher import GraphError, format_summary, run_graph
+        from asym_control.deploy.launcher import GraphError, format_summary, run_graph
         os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
         print("running the walker graph (sim, master, small, large, cost_monitor as separate ROS 2 nodes) "
               "for one lockstep episode ...", file=sys.stderr)
@@ -89,9 +89,9 @@ def _timeline_from_recording(mcap: Path, out: Path) -> list[Path]:
     """The paper's Fig. 4 for the recorded episode: selections and forwarded commands."""
     import numpy as np
 
-    from . import plots
-    from .recording import read_episode
-    from .tasks import get_task
+    from asym_control.evaluation import plots
+    from asym_control.evaluation.recording import read_episode
+    from asym_control.tasks.registry import get_task
 
     options, actions = read_episode(mcap)
     spec = get_task("walker-stand")

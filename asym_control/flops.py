@@ -64,6 +64,16 @@ class CostTable:
         sub = large_fraction * self.large_flops + (1.0 - large_fraction) * self.small_flops
         return sub + (self.master_flops / self.n_omega if with_master else 0.0)
 
+    def per_step_of_mode(self, mode: str, large_fraction: float) -> float:
+        """FLOPs per control step of an agent of `mode`: asym (the selected sub-policy plus the
+        amortised master, at `large_fraction` of the steps on large), large or small alone. The
+        one function behind the evaluator's, the cost monitor's and the plots' figures."""
+        if mode == "asym":
+            return self.per_step(large_fraction, with_master=True)
+        if mode not in ("large", "small"):
+            raise ValueError(f"mode must be asym, large or small, got {mode!r}")
+        return float(self.large_flops if mode == "large" else self.small_flops)
+
     def as_dict(self) -> dict:
         return {
             "small_flops": self.small_flops,

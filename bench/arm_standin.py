@@ -31,10 +31,10 @@ CONDITIONS = {
 
 def main():
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
-    from asym_control.checkpoint import load_policy
-    from asym_control.evaluate import evaluate
-    from asym_control.graph import package_root
-    from asym_control.launcher import run_graph
+    from asym_control.training.checkpoint import load_policy
+    from asym_control.evaluation.evaluate import evaluate
+    from asym_control.deploy.graph import package_root
+    from asym_control.deploy.launcher import run_graph
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--episodes", type=int, default=20)

@@ -27,8 +27,8 @@ def sb3_curve(task, steps, seed, eval_every, episodes, out: Path):
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from asym_control.gym_adapter import TaskGymEnv
-    from asym_control.tasks import get_task
+    from asym_control.tasks.gym_env import TaskGymEnv
+    from asym_control.tasks.registry import get_task
 
     spec = get_task(task)
     env = TaskGymEnv(task, seed=seed)

@@ -2,7 +2,7 @@
 
     python bench/estop.py [--trials 50] [--rate 25] [--via topic|service]
 
-The safety node runs in its own process (asym_control.safety_probe), active, with the gate's
+The safety node runs in its own process (asym_control.deploy.safety_probe), active, with the gate's
 actions streaming in at --rate Hz and the driver's state at 100 Hz. Each trial publishes
 std_msgs/Bool true on /asym/estop (or calls ~/estop) and notes the time; the controller's topic is
 then watched until 25 more gate actions have gone out: the first hold it receives (the measured
@@ -41,7 +41,7 @@ def main() -> int:
     from lifecycle_msgs.msg import Transition
     from std_msgs.msg import Bool
 
-    from asym_control.safety_probe import SafetyProbe, start_safety_process
+    from asym_control.deploy.safety_probe import SafetyProbe, start_safety_process
 
     log = Path(tempfile.mkdtemp(prefix="asym-estop-")) / "safety.log"
     proc = start_safety_process({"soft_start_s": 0.0, "state_timeout_s": 0.5}, log)

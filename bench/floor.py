@@ -77,8 +77,8 @@ class Source:
         from sensor_msgs.msg import JointState
 
         from asym_control.nodes.common import CONTROL_QOS, set_stamp, stamp_ns
-        from asym_control.runtime import DeadlineMeter
-        from asym_control.tasks import WALKER_JOINTS
+        from asym_control.robot.runtime import DeadlineMeter
+        from asym_control.tasks.registry import WALKER_JOINTS
 
         self.set_stamp, self.stamp_ns = set_stamp, stamp_ns
         self.meter = DeadlineMeter(window=periods + 10)
@@ -164,12 +164,12 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--only", choices=["multi", "single"], default=None)
     p.add_argument("--cpu-latency-us", type=int, default=None, metavar="US",
-                   help="hold a PM QoS CPU latency request meanwhile (asym_control.cpulatency; needs root)")
+                   help="hold a PM QoS CPU latency request meanwhile (asym_control.deploy.cpulatency; needs root)")
     p.add_argument("--relay", choices=sorted(RELAYS), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.relay:
         return run_relay(a.relay)
-    from asym_control.cpulatency import CpuLatencyError, CpuLatencyRequest
+    from asym_control.deploy.cpulatency import CpuLatencyError, CpuLatencyRequest
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))
     try:

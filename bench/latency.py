@@ -11,7 +11,7 @@ for it (through master -> selected sub-policy -> master), p50 and p99, and the m
                             [--cpu-latency-us 0]
 
 prints one JSON object per configuration; with --hops, each also splits the latency into its hops
-(asym_control.hoptrace: p50/p90/p99 per hop, over all answered states and over the missed ones).
+(asym_control.deploy.hoptrace: p50/p90/p99 per hop, over all answered states and over the missed ones).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 def main():
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
-    from asym_control import hoptrace
-    from asym_control.launcher import GraphError, parse_pins, run_graph
+    from asym_control.deploy import hoptrace
+    from asym_control.deploy.launcher import GraphError, parse_pins, run_graph
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rate", type=float, default=500.0)
@@ -43,10 +43,10 @@ def main():
     p.add_argument("--pin", action="append", metavar="NODES:CPUS",
                    help="multi-process: run these nodes' processes on these CPUs only (repeatable)")
     p.add_argument("--cpu-latency-us", type=int, default=None, metavar="US",
-                   help="hold a PM QoS CPU latency request while the graph runs (asym_control.cpulatency; "
+                   help="hold a PM QoS CPU latency request while the graph runs (asym_control.deploy.cpulatency; "
                         "0: idle CPUs poll instead of halting; needs root)")
     p.add_argument("--hops", action="store_true",
-                   help="trace every period hop by hop (asym_control.hoptrace) and report the split")
+                   help="trace every period hop by hop (asym_control.deploy.hoptrace) and report the split")
     a = p.parse_args()
     pins = parse_pins(a.pin)
     os.environ["ASYM_EXECUTOR"] = a.executor

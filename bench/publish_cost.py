@@ -74,7 +74,7 @@ def main() -> None:
     from std_msgs.msg import Float64MultiArray, UInt8
     from sensor_msgs.msg import JointState
 
-    from asym_control.tasks import WALKER_JOINTS
+    from asym_control.tasks.registry import WALKER_JOINTS
 
     rclpy.init()
     node = rclpy.create_node("publish_cost")

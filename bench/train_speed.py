@@ -26,8 +26,8 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 
 def ours(task: str, mode: str, steps: int, parallel: bool) -> float:
-    from asym_control.config import TrainConfig
-    from asym_control.train import train
+    from asym_control.training.config import TrainConfig
+    from asym_control.training.train import train
 
     cfg = TrainConfig(task=task, mode=mode, seed=0, steps=steps, learning_starts=100, eval_every=0,
                       parallel=parallel)
@@ -39,7 +39,7 @@ def ours(task: str, mode: str, steps: int, parallel: bool) -> float:
 def sb3(task: str, steps: int, units: int) -> float:
     from stable_baselines3 import SAC
 
-    from asym_control.gym_adapter import TaskGymEnv
+    from asym_control.tasks.gym_env import TaskGymEnv
 
     env = TaskGymEnv(task, seed=0)
     model = SAC("MlpPolicy", env, policy_kwargs=dict(net_arch=[units, units]), batch_size=256,

@@ -17,7 +17,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
-from asym_control.graph import LIFECYCLE_NODES, config_path, load_graph, package_root
+from asym_control.deploy.graph import LIFECYCLE_NODES, config_path, load_graph, package_root
 
 
 def _nodes(context, *args, **kwargs):

@@ -3,7 +3,7 @@
 
 The walker graph: MuJoCo simulator, master (with the gate), small and large sub-policies and the
 cost monitor, as launch_ros Node actions with the parameters of config/walker.yaml -- the same
-file and the same node list that `asym-control launch walker` uses (asym_control.graph). Every
+file and the same node list that `asym-control launch walker` uses (asym_control.deploy.graph). Every
 argument's default is the YAML's (`ros2 launch -s asym_control walker.launch.py` lists them).
 When the simulator has run its episodes it leaves, and the launch shuts the graph down with it
 (exit status 0); with episodes:=0 the graph runs until Ctrl-C.
@@ -16,8 +16,8 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from asym_control.graph import config_path, launch_defaults, load_graph, package_root, with_sim_time
-from asym_control.recording import GRAPH_TOPICS
+from asym_control.deploy.graph import config_path, launch_defaults, load_graph, package_root, with_sim_time
+from asym_control.evaluation.recording import GRAPH_TOPICS
 
 RECORDED_TOPICS = sorted(GRAPH_TOPICS)
 ROBOT = "walker"

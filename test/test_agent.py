@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from asym_control.agent import LARGE, SMALL, AsymAgent
-from asym_control.buffers import MacroStep
-from asym_control.config import TrainConfig
-from asym_control.dqn import DQN, DQNConfig
-from asym_control.train import train
+from asym_control.asym.agent import LARGE, SMALL, AsymAgent
+from asym_control.learning.buffers import MacroStep
+from asym_control.training.config import TrainConfig
+from asym_control.learning.dqn import DQN, DQNConfig
+from asym_control.training.train import train
 
 
 def small_cfg(**kw):
@@ -19,7 +19,7 @@ def small_cfg(**kw):
 
 def _train_keeping_agent(cfg):
     """Train `cfg` and return the agent that trained (to look at its buffers) and the trace."""
-    import asym_control.train as tr
+    import asym_control.training.train as tr
 
     agents, trace = [], []
     orig = tr.AsymAgent
@@ -156,7 +156,7 @@ def test_resumed_run_continues_exactly_like_the_uninterrupted_one(tmp_path, para
 
 
 def test_critic_width_is_a_training_setting_that_leaves_the_actors_alone():
-    from asym_control.sac import SACConfig
+    from asym_control.learning.sac import SACConfig
 
     cfg = TrainConfig(task="arm-reach")      # the task's default: critics 256 wide
     assert cfg.sac.critic_units == 256
@@ -171,7 +171,7 @@ def test_critic_width_is_a_training_setting_that_leaves_the_actors_alone():
 
 
 def test_the_epsilon_schedule_is_fixed_in_control_steps_and_kept_on_resume(tmp_path):
-    from asym_control.train import prepare_run_dir
+    from asym_control.training.train import prepare_run_dir
 
     cfg = small_cfg(steps=1000)
     assert cfg.dqn.exploration_steps == 100                      # 10% of the first --steps
@@ -192,7 +192,7 @@ def test_a_termination_inside_a_macro_step_ends_it_without_bootstrapping(monkeyp
     """MountainCarContinuous started next to its goal reaches it within a few steps, inside a
     macro step of five: that macro transition has k < 5, is terminal, and its target is its
     reward alone."""
-    from asym_control.tasks import GymnasiumEnv
+    from asym_control.tasks.registry import GymnasiumEnv
 
     reset = GymnasiumEnv.reset
 
@@ -217,7 +217,7 @@ def test_a_termination_inside_a_macro_step_ends_it_without_bootstrapping(monkeyp
 
 
 def test_a_damaged_or_mismatched_resume_checkpoint_is_refused_with_the_reason(tmp_path):
-    from asym_control.checkpoint import CheckpointError, load_training
+    from asym_control.training.checkpoint import CheckpointError, load_training
 
     cfg = small_cfg(steps=300)
     train(cfg, tmp_path / "run", progress=False)

@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from asym_control.arm import (ARM_JOINTS, MAX_STEP_FRACTION, SUCCESS_RADIUS, UrdfError, action_to_target,
-                              arm_urdf_path, build_mujoco_model, default_arm, load_arm, sample_goal)
-from asym_control.tasks import RobotState, get_task
+from asym_control.robot.arm import (ARM_JOINTS, MAX_STEP_FRACTION, SUCCESS_RADIUS, UrdfError, action_to_target,
+                                    arm_urdf_path, default_arm, load_arm)
+from asym_control.tasks.arm import build_mujoco_model, sample_goal
+from asym_control.tasks.registry import RobotState, get_task
 
 
 def test_urdf_is_a_realistic_six_dof_arm():

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from asym_control.arm import ARM_JOINTS
-from asym_control.launcher import GraphError, run_graph
+from asym_control.robot.arm import ARM_JOINTS
+from asym_control.deploy.launcher import GraphError, run_graph
 
 CLI = [sys.executable, "-m", "asym_control.cli"]
 

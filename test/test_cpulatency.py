@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from asym_control.cpulatency import PATH, CpuLatencyError, CpuLatencyRequest, current
+from asym_control.deploy.cpulatency import PATH, CpuLatencyError, CpuLatencyRequest, current
 
 writable = os.access(PATH, os.W_OK)
 

@@ -14,10 +14,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from asym_control.checkpoint import load_policy
-from asym_control.evaluate import run_episode
-from asym_control.export import OBSERVATION_GRAPHS, export_onnx, observation_model
-from asym_control.tasks import TASKS, RobotState
+from asym_control.training.checkpoint import load_policy
+from asym_control.evaluation.evaluate import run_episode
+from asym_control.deploy.export import OBSERVATION_GRAPHS, export_onnx, observation_model
+from asym_control.tasks.registry import TASKS, RobotState
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = [ROOT / "checkpoints" / "walker-stand" / m for m in ("asym", "large", "small")] + \

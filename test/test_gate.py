@@ -19,7 +19,7 @@ from std_msgs.msg import Float64MultiArray, UInt8
 from asym_control.nodes.common import CONTROL_QOS, DIAG_QOS, EVENT_QOS, set_stamp
 from asym_control.nodes.master import MasterNode
 from asym_control.nodes.subpolicy import SubPolicyNode
-from asym_control.tasks import WALKER_JOINTS
+from asym_control.tasks.registry import WALKER_JOINTS
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = str(os.environ.get("ASYM_TEST_CKPT", ROOT / "checkpoints" / "walker-stand" / "asym"))

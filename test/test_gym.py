@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import asym_control.gym_adapter as adapter
-from asym_control.config import TrainConfig
-from asym_control.tasks import TASKS, RobotState, TaskSpec, get_task, register_task
-from asym_control.train import train
+import asym_control.tasks.gym_env as adapter
+from asym_control.training.config import TrainConfig
+from asym_control.tasks.registry import TASKS, RobotState, TaskSpec, get_task, register_task
+from asym_control.training.train import train
 
 gym.register_envs(adapter)
 # our observation spaces are unbounded, as gymnasium's own MuJoCo tasks' are

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from asym_control import hoptrace
+from asym_control.deploy import hoptrace
 
 
 def period(events, stamp, t0, gaps, dropped=False):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from asym_control.dqn import DQN, DQNConfig
-from asym_control.nets import MLP, Adam
-from asym_control.sac import LOG_STD_MAX, LOG_STD_MIN, SAC, SACConfig, TANH_EPS
+from asym_control.learning.dqn import DQN, DQNConfig
+from asym_control.learning.nets import MLP, Adam
+from asym_control.learning.sac import LOG_STD_MAX, LOG_STD_MIN, SAC, SACConfig, TANH_EPS
 
 torch.set_default_dtype(torch.float64)
 

@@ -7,7 +7,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from asym_control import plots
+from asym_control.evaluation import plots
 
 CLI = [sys.executable, "-m", "asym_control.cli"]
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from asym_control.checkpoint import load_policy
-from asym_control.evaluate import run_episode
-from asym_control.launcher import run_graph
-from asym_control.recording import GRAPH_TOPICS, msgdef, read_episode
+from asym_control.training.checkpoint import load_policy
+from asym_control.evaluation.evaluate import run_episode
+from asym_control.deploy.launcher import run_graph
+from asym_control.evaluation.recording import GRAPH_TOPICS, msgdef, read_episode
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = Path(os.environ.get("ASYM_TEST_CKPT", ROOT / "checkpoints" / "walker-stand" / "asym"))

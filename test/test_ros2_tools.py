@@ -150,8 +150,8 @@ def test_colcon_build_installs_what_a_ros_package_installs(workspace):
 
 
 def test_ros2_launch_walker_runs_the_evaluators_episode_and_exits_0(workspace):
-    from asym_control.checkpoint import load_policy
-    from asym_control.evaluate import run_episode
+    from asym_control.training.checkpoint import load_policy
+    from asym_control.evaluation.evaluate import run_episode
 
     cfg, policy = load_policy(ROOT / "checkpoints" / "walker-stand" / "asym")
     ref = run_episode(cfg, policy, cfg.spec.make_env(seed=0, episode_steps=cfg.episode_steps))
@@ -246,7 +246,7 @@ def _spin(executor, context):
 def test_launch_arguments_default_to_the_yaml():
     import importlib.util
 
-    from asym_control.graph import load_graph
+    from asym_control.deploy.graph import load_graph
 
     spec = importlib.util.spec_from_file_location("walker_launch", ROOT / "launch" / "walker.launch.py")
     mod = importlib.util.module_from_spec(spec)

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asym_control.agent import LARGE, SMALL, AsymPolicy
-from asym_control.config import TrainConfig
-from asym_control.evaluate import evaluate
-from asym_control.graph import EXECUTABLES, load_graph
-from asym_control.runtime import CostAccumulator, DeadlineMeter, JointMap, MasterCore, StateRejected, command_ok
-from asym_control.tasks import WALKER_JOINTS, get_task
+from asym_control.asym.policy import LARGE, SMALL, AsymPolicy
+from asym_control.training.config import TrainConfig
+from asym_control.evaluation.evaluate import evaluate
+from asym_control.deploy.graph import EXECUTABLES, load_graph
+from asym_control.robot.runtime import CostAccumulator, DeadlineMeter, JointMap, MasterCore, StateRejected, command_ok
+from asym_control.tasks.registry import WALKER_JOINTS, get_task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,7 +185,7 @@ def test_deadline_meter_counts_states_never_answered_once():
 
 def test_cost_accumulator_keeps_running_sums_that_equal_the_evaluators_arithmetic():
     from asym_control.flops import cost_table
-    from asym_control.runtime import CostAccumulator
+    from asym_control.robot.runtime import CostAccumulator
 
     costs = cost_table(24, 6, 8, 64, 5)
     acc = CostAccumulator(costs, "asym")

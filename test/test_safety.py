@@ -4,8 +4,8 @@ the configuration checks against the URDF."""
 import numpy as np
 import pytest
 
-from asym_control.arm import ARM_JOINTS, default_arm
-from asym_control.safety import MIN_RAMP, SafetyConfigError, SafetyLayer, limits_from_urdf
+from asym_control.robot.arm import ARM_JOINTS, default_arm
+from asym_control.robot.safety import MIN_RAMP, SafetyConfigError, SafetyLayer, limits_from_urdf
 
 DT = 0.01
 

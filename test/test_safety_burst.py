@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from asym_control.arm import ARM_JOINTS, default_arm
-from asym_control.safety import limits_from_urdf
-from asym_control.safety_probe import SafetyProbe, start_safety_process
+from asym_control.robot.arm import ARM_JOINTS, default_arm
+from asym_control.robot.safety import limits_from_urdf
+from asym_control.deploy.safety_probe import SafetyProbe, start_safety_process
 
 PERIOD = 0.04
 

@@ -20,7 +20,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from asym_control.arm import ARM_JOINTS, default_arm
+from asym_control.robot.arm import ARM_JOINTS, default_arm
 from asym_control.nodes.common import CONTROL_QOS, EVENT_QOS
 from asym_control.nodes.safety import SafetyNode
 

@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asym_control.arm import ARM_JOINTS, default_arm
-from asym_control.safety import SafetyLayer, limits_from_urdf
+from asym_control.robot.arm import ARM_JOINTS, default_arm
+from asym_control.robot.safety import SafetyLayer, limits_from_urdf
 
 LIMITS = limits_from_urdf(default_arm(), ARM_JOINTS)
 N = len(ARM_JOINTS)
@@ -83,7 +83,7 @@ def test_every_command_sent_obeys_the_velocity_limit_in_time(period, soft_start,
     "upper": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()),
     "velocity": st.floats(allow_nan=True, allow_infinity=True)}))
 def test_limit_overrides_are_either_refused_or_only_tighter(override):
-    from asym_control.safety import SafetyConfigError
+    from asym_control.robot.safety import SafetyConfigError
 
     try:
         lim = limits_from_urdf(default_arm(), ARM_JOINTS, {"elbow_joint": override})

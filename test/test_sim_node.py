@@ -13,7 +13,7 @@ from std_msgs.msg import Float64MultiArray
 
 from asym_control.nodes.common import set_stamp
 from asym_control.nodes.sim import SimNode
-from asym_control.tasks import get_task
+from asym_control.tasks.registry import get_task
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from asym_control.tasks import TASKS, UnknownTask, get_task
+from asym_control.tasks.registry import TASKS, UnknownTask, get_task
 
 
 @pytest.mark.parametrize("name", list(TASKS))

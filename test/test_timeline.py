@@ -14,7 +14,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from asym_control.nodes.common import EVENT_QOS
 from asym_control.nodes.cost_monitor import CostMonitorNode
-from asym_control.runtime import LARGE_RGBA, SMALL_RGBA, Timeline
+from asym_control.robot.runtime import LARGE_RGBA, SMALL_RGBA, Timeline
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = str(os.environ.get("ASYM_TEST_CKPT", ROOT / "checkpoints" / "walker-stand" / "asym"))

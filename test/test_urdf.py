@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asym_control.tasks import WALKER_JOINTS, get_task
+from asym_control.tasks.registry import WALKER_JOINTS, get_task
 
 URDF = Path(__file__).resolve().parent.parent / "urdf" / "walker.urdf"
 

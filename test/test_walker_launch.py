@@ -37,8 +37,8 @@ def generate_test_description():
 class TestWalkerGraph(unittest.TestCase):
 
     def test_the_first_episode_has_the_evaluators_return(self, proc_output):
-        from asym_control.checkpoint import load_policy
-        from asym_control.evaluate import run_episode
+        from asym_control.training.checkpoint import load_policy
+        from asym_control.evaluation.evaluate import run_episode
 
         cfg, policy = load_policy(ROOT / "checkpoints" / "walker-stand" / "asym")
         ref = run_episode(cfg, policy, cfg.spec.make_env(seed=0, episode_steps=cfg.episode_steps))

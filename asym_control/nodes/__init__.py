@@ -1,1 +1,1 @@
-"""Thin rclpy nodes over the ROS-free core (asym_control.runtime). One executable per module."""
+"""Thin rclpy nodes over the ROS-free core (asym_control.robot.runtime). One executable per module."""

@@ -183,7 +183,7 @@ def spin_node(node_factory, args=None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from ..checkpoint import CheckpointError
+    from asym_control.training.checkpoint import CheckpointError
 
     # a node with `on_process_exit` (the safety node: a hold when it is stopped) handles SIGINT and
     # SIGTERM itself, so that its context is still up to publish; others let rclpy shut down

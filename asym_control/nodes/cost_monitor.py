@@ -24,12 +24,12 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA, Float64MultiArray, String, UInt8
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ..checkpoint import load_policy
-from ..flops import CONVENTION
-from ..agent import LARGE, SMALL
-from ..runtime import LARGE_RGBA, SMALL_RGBA, CostAccumulator, Timeline
-from .common import (DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status,
-                     spin_node, steady_timer)
+from asym_control.training.checkpoint import load_policy
+from asym_control.flops import CONVENTION
+from asym_control.asym.policy import LARGE, SMALL
+from asym_control.robot.runtime import LARGE_RGBA, SMALL_RGBA, CostAccumulator, Timeline
+from asym_control.nodes.common import (DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status,
+                                       spin_node, steady_timer)
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
 MAX_HELD = 100_000  # selections held for an episode's summary (bounded memory on a robot without episodes)

@@ -21,7 +21,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from .common import CONTROL_QOS, JOINT_STATES, spin_node, steady_timer
+from asym_control.nodes.common import CONTROL_QOS, JOINT_STATES, spin_node, steady_timer
 
 
 class _Managed:

@@ -34,15 +34,14 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8
 
-from ..agent import LARGE, OPTION_NAMES, SMALL
-from ..arm import GOAL_NAMES
-from ..checkpoint import load_policy
-from ..hoptrace import mark
-from ..runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, GOAL,
-                     GOAL_QOS, INTERNAL_QOS, JOINT_STATES, SELECTION, ThrottledLogger,
-                     publish_status, spin_node, stamp_ns, steady_timer, sub_command_topic,
-                     sub_state_topic)
+from asym_control.asym.policy import LARGE, OPTION_NAMES, SMALL
+from asym_control.robot.arm import GOAL_NAMES
+from asym_control.training.checkpoint import load_policy
+from asym_control.deploy.hoptrace import mark
+from asym_control.robot.runtime import JointMap, MasterCore, RunningStats, StateRejected, Timer, command_ok
+from asym_control.nodes.common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED, GOAL,
+                                       GOAL_QOS, INTERNAL_QOS, JOINT_STATES, SELECTION, ThrottledLogger, publish_status,
+                                       spin_node, stamp_ns, steady_timer, sub_command_topic, sub_state_topic)
 
 
 class MasterNode(Node):

@@ -2,7 +2,7 @@
 
 It takes the gate's normalised action (std_msgs/Float64MultiArray on /asym/actuator_command, the
 task's joint order), turns it into a joint position target from the measured pose
-(asym_control.arm.action_to_target), passes it through the SafetyLayer and sends it to the
+(asym_control.robot.arm.action_to_target), passes it through the SafetyLayer and sends it to the
 controller chosen in the config:
 - forward_command_controller: std_msgs/Float64MultiArray on /<controller>/commands,
 - joint_trajectory_controller: trajectory_msgs/JointTrajectory on /<controller>/joint_trajectory
@@ -33,11 +33,11 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from ..arm import ARM_JOINTS, UrdfError, action_to_target, arm_urdf_path, load_arm
-from ..runtime import JointMap, StateRejected, command_ok
-from ..safety import SafetyConfigError, SafetyLayer, limits_from_urdf
-from .common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES,
-                     ThrottledLogger, publish_status, spin_node, steady_timer)
+from asym_control.robot.arm import ARM_JOINTS, UrdfError, action_to_target, arm_urdf_path, load_arm
+from asym_control.robot.runtime import JointMap, StateRejected, command_ok
+from asym_control.robot.safety import SafetyConfigError, SafetyLayer, limits_from_urdf
+from asym_control.nodes.common import (ACTUATOR, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, JOINT_STATES,
+                                       ThrottledLogger, publish_status, spin_node, steady_timer)
 
 CONTROLLER_TYPES = ("forward_command_controller", "joint_trajectory_controller")
 

@@ -35,13 +35,13 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
-from ..hoptrace import mark
-from ..runtime import DeadlineMeter, command_ok
-from ..tasks import get_task
+from asym_control.deploy.hoptrace import mark
+from asym_control.robot.runtime import DeadlineMeter, command_ok
+from asym_control.tasks.registry import get_task
 
-from .common import (ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED,
-                     JOINT_STATES, REWARD, SUMMARY, ThrottledLogger, publish_status,
-                     reward_message, set_stamp, spin_node, stamp_ns, steady_timer)
+from asym_control.nodes.common import (ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED,
+                                       JOINT_STATES, REWARD, SUMMARY, ThrottledLogger, publish_status, reward_message,
+                                       set_stamp, spin_node, stamp_ns, steady_timer)
 
 MAX_RATE_HZ = 1000.0
 

@@ -27,11 +27,11 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
-from ..arm import ARM_JOINTS, SUCCESS_RADIUS
-from ..tasks import get_task
-from .common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES,
-                     REWARD, ThrottledLogger, publish_status, reward_message, set_stamp, spin_node,
-                     steady_timer)
+from asym_control.robot.arm import ARM_JOINTS, SUCCESS_RADIUS
+from asym_control.tasks.registry import get_task
+from asym_control.nodes.common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES,
+                                       REWARD, ThrottledLogger, publish_status, reward_message, set_stamp, spin_node,
+                                       steady_timer)
 
 EXTRA_JOINT = "gripper_joint"
 
@@ -180,11 +180,8 @@ class StandinNode(Node):
         while self.queue and self.queue[0][0] <= now:
             target = self.queue.popleft()[1]
         if target is not None:
-            self.env.data.ctrl[self.env._act] = target     # the position servos hold it
-        for _ in range(self.env._substeps):
-            self.env._mj.mj_step(self.env.model, self.env.data)
-        self.env._mj.mj_kinematics(self.env.model, self.env.data)
-        self.env.t += 1
+            self.env.hold_target(target)     # the position servos hold it
+        self.env.advance()
         d = self.env.distance()
         truncated = self.env.t >= self.env.episode_steps
         out = reward_message(self.episode, self.env.t - 1, -d + (1.0 if d < SUCCESS_RADIUS else 0.0), False,

@@ -12,13 +12,13 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from ..agent import OPTION_NAMES
-from ..checkpoint import load_policy
-from ..flops import actor_flops
-from ..hoptrace import mark
-from ..runtime import JointMap, RunningStats, StateRejected, Timer
-from .common import (DIAG_QOS, DIAGNOSTICS, INTERNAL_QOS, ThrottledLogger, publish_status,
-                     spin_node, stamp_ns, steady_timer, sub_command_topic, sub_state_topic)
+from asym_control.asym.policy import OPTION_NAMES
+from asym_control.training.checkpoint import load_policy
+from asym_control.flops import actor_flops
+from asym_control.deploy.hoptrace import mark
+from asym_control.robot.runtime import JointMap, RunningStats, StateRejected, Timer
+from asym_control.nodes.common import (DIAG_QOS, DIAGNOSTICS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node,
+                                       stamp_ns, steady_timer, sub_command_topic, sub_state_topic)
 
 OPTIONS = {name: o for o, name in OPTION_NAMES.items()}
 

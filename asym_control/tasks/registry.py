@@ -17,8 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .arm import ARM_CONTROL_DT, ARM_EPISODE_STEPS, ARM_JOINTS, GOAL_NAMES, arm_observation
-from .nets import DTYPE
+from asym_control.learning.nets import DTYPE
 
 
 @dataclass(frozen=True)
@@ -52,13 +51,7 @@ class TaskSpec:
     critic_units: int | None = None  # critics' width in training; None: each actor's (the paper's)
 
     def make_env(self, seed: int, episode_steps: int | None = None) -> "TaskEnv":
-        steps = episode_steps or self.episode_steps
-        if self.suite == "dm_control":
-            return DMControlEnv(self, seed, steps)
-        if self.suite == "arm":
-            from .arm import ArmReachEnv
-            return ArmReachEnv(self, seed, steps)
-        return GymnasiumEnv(self, seed, steps)
+        return ENV_FACTORIES[self.suite](self, seed, episode_steps or self.episode_steps)
 
 
 # --- observation functions -------------------------------------------------------------------
@@ -127,6 +120,11 @@ def _paper(s_only, l_only, ours, large_pct, flops_reduction_pct):
 TASKS: dict[str, TaskSpec] = {}
 
 
+# the environment of each suite, (spec, seed, episode_steps) -> TaskEnv; asym_control.tasks.arm adds
+# "arm" (the classes below are looked up when an environment is made)
+ENV_FACTORIES = {"dm_control": lambda *args: DMControlEnv(*args), "gymnasium": lambda *args: GymnasiumEnv(*args)}
+
+
 def register_task(spec: TaskSpec, replace: bool = False) -> TaskSpec:
     """Add a task from a user's own code: train, evaluate, deploy and `gymnasium.make` it like
     the paper's. `spec.observation` is the one function of the robot's state that training and
@@ -137,11 +135,11 @@ def register_task(spec: TaskSpec, replace: bool = False) -> TaskSpec:
         raise TypeError(f"register_task takes a TaskSpec, got {type(spec).__name__}")
     if spec.name in TASKS and not replace:
         raise ValueError(f"a task named {spec.name!r} is already registered (pass replace=True)")
-    if spec.suite not in ("dm_control", "gymnasium", "arm"):
-        raise ValueError(f"suite must be dm_control, gymnasium or arm, got {spec.suite!r}")
+    if spec.suite not in ENV_FACTORIES:
+        raise ValueError(f"suite must be one of {', '.join(ENV_FACTORIES)}, got {spec.suite!r}")
     TASKS[spec.name] = spec
     import sys
-    adapter = sys.modules.get("asym_control.gym_adapter")
+    adapter = sys.modules.get("asym_control.tasks.gym_env")
     if hasattr(adapter, "register_with_gymnasium"):     # registered with gymnasium too, once imported
         adapter.register_with_gymnasium(spec.name)
     return spec
@@ -171,20 +169,6 @@ _register(TaskSpec(
      "hip_1", "ankle_1", "hip_2", "ankle_2", "hip_3", "ankle_3", "hip_4", "ankle_4"),
     tuple(f"cfrc_ext_{b}_{i}" for b in range(1, 14) for i in range(6)),
     ant_observation, 64, 256, 1e-1, 0.05, 1000, _paper(1690.4, 3927.2, 3564.8, 53.9, 39.3)))
-
-
-# Not in the paper: goal-conditioned reaching with the package's 6-DoF arm (asym_control/arm.py).
-# Widths 8 and 64 as for walker-stand (c_large 17.5). lambda 1e-1: measured (docs/benchmarks.md,
-# 50 reaches each), 1e-3 / 1e-2 / 1e-1 give 98% / 100% / 100% success at 1.9 / 1.8 / 1.1 cm with
-# the large sub-policy on 82% / 16% / 0% of the steps: S-only reaches as well as L-only here, and
-# at 1e-1 the master has learned to hand the small one everything (88% fewer FLOPs than L-only).
-# Critics 256 wide (training only, no inference cost): with critics as narrow as the actors the
-# goal-conditioned value is not learned (L-only, 60k steps: 20% success with 64-wide critics,
-# 80% with 128 and 90% with 256 at 30k steps).
-_register(TaskSpec(
-    "arm-reach", "arm", "urdf/arm.urdf", 27, 6, ARM_JOINTS, GOAL_NAMES,
-    arm_observation, 8, 64, 1e-1, ARM_CONTROL_DT, ARM_EPISODE_STEPS, {}, actuator_names=ARM_JOINTS,
-    critic_units=256))
 
 
 class UnknownTask(ValueError):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .agent import LARGE, AsymAgent
-from .buffers import MacroStep
-from .checkpoint import (CONFIG_FILE, CheckpointError, load_config, load_training, save_policy,
-                         save_training)
-from .config import TrainConfig
+from asym_control.asym.agent import LARGE, AsymAgent
+from asym_control.learning.buffers import MacroStep
+from asym_control.training.checkpoint import (CONFIG_FILE, CheckpointError, load_config, load_training, save_policy,
+                                              save_training)
+from asym_control.training.config import TrainConfig
 
 
 class Recorder:
@@ -165,8 +165,8 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
 
 def _evaluate_now(cfg: TrainConfig, agent: AsymAgent) -> dict:
     """Deterministic evaluation on its own environment (seeded apart from training's)."""
-    from .agent import AsymPolicy
-    from .evaluate import evaluate
+    from asym_control.asym.policy import AsymPolicy
+    from asym_control.evaluation.evaluate import evaluate
 
     policy = AsymPolicy(cfg)
     policy.load_tensors(agent.policy_tensors())

@@ -6,9 +6,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .dqn import DQNConfig
-from .sac import SACConfig
-from .tasks import get_task
+from asym_control.learning.settings import DQNConfig, SACConfig
+from asym_control.tasks.registry import get_task
 
 MODES = ("asym", "large", "small")
 

@@ -16,13 +16,13 @@ import time
 
 import numpy as np
 
-from .arm import ARM_JOINTS
+from asym_control.robot.arm import ARM_JOINTS
 
 CONTROLLER_TOPIC = "/forward_position_controller/commands"
 
 
 def start_safety_process(params: dict, log_path) -> subprocess.Popen:
-    from .launcher import _ros_value
+    from asym_control.deploy.launcher import _ros_value
 
     cmd = [sys.executable, "-m", "asym_control.nodes.safety", "--ros-args", "-r", "__node:=safety",
            "-r", "__ns:=/asym"]
@@ -40,7 +40,7 @@ class SafetyProbe:
         from sensor_msgs.msg import JointState
         from std_msgs.msg import Bool, Float64MultiArray
 
-        from .nodes.common import CONTROL_QOS, EVENT_QOS
+        from asym_control.nodes.common import CONTROL_QOS, EVENT_QOS
 
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx)

@@ -110,7 +110,7 @@ class _Graph:
 
 
 def _walker(g: _Graph, q, v, s):
-    from .tasks import WALKER_TORSO_Z0
+    from asym_control.tasks.registry import WALKER_TORSO_Z0
     # pitch = q @ A: the torso's is rooty, each leg body's is rooty minus the hinges above it
     A = np.zeros((9, 7), np.float32)
     A[2, :] = 1.0
@@ -126,7 +126,7 @@ def _walker(g: _Graph, q, v, s):
 
 
 def _finger(g: _Graph, q, v, s):
-    from .tasks import FINGER_TIP_RADIUS
+    from asym_control.tasks.registry import FINGER_TIP_RADIUS
     hinge = g.cols(q, 2, 3)
     tip = g.op("Concat", g.op("Mul", g.op("Sin", hinge), g.const([-FINGER_TIP_RADIUS])),
                g.op("Mul", g.op("Cos", hinge), g.const([FINGER_TIP_RADIUS])), axis=1)
@@ -179,7 +179,7 @@ def observation_model(spec):
 def action_scaling(spec) -> dict:
     """How an action in [-1, 1]^A becomes an actuator command, read from the simulator's model."""
     if spec.suite == "arm":
-        from .arm import MAX_STEP_FRACTION, default_arm
+        from asym_control.robot.arm import MAX_STEP_FRACTION, default_arm
         arm = default_arm()
         return {"kind": "position_step",
                 "formula": "target = clip(q + clip(a, -1, 1) * fraction * velocity_limit * control_period, "
@@ -197,7 +197,7 @@ def action_scaling(spec) -> dict:
 
 def contract(cfg, costs, has_observation_graph: bool) -> dict:
     spec = cfg.spec
-    from .flops import CONVENTION
+    from asym_control.flops import CONVENTION
     return {
         "format": CONTRACT_FORMAT,
         "task": spec.name,
@@ -229,8 +229,8 @@ def export_onnx(ckpt_dir: Path, out_dir: Path) -> dict:
     """Write the ONNX models and contract.json of a checkpoint; returns the contract."""
     import onnx
 
-    from .agent import OPTION_NAMES
-    from .checkpoint import load_policy
+    from asym_control.asym.policy import OPTION_NAMES
+    from asym_control.training.checkpoint import load_policy
 
     cfg, policy = load_policy(Path(ckpt_dir))
     out_dir = Path(out_dir)

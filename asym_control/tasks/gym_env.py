@@ -4,11 +4,11 @@ library (Stable-Baselines3 among them) to run on exactly what asym_control train
 Importing this module registers each task with gymnasium under the package's namespace:
 
     import gymnasium as gym
-    import asym_control.gym_adapter
-    gym.register_envs(asym_control.gym_adapter)
+    import asym_control.tasks.gym_env
+    gym.register_envs(asym_control.tasks.gym_env)
     env = gym.make("asym_control/walker-stand-v0")      # or gym_id(task) for any task
 
-A task added with asym_control.tasks.register_task is registered here too.
+A task added with asym_control.tasks.registry.register_task is registered here too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from .tasks import TASKS, get_task
+from asym_control.tasks.registry import TASKS, get_task
 
 NAMESPACE = "asym_control"
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .agent import LARGE, AsymPolicy
-from .config import TrainConfig
-from .flops import CONVENTION
+from asym_control.asym.policy import LARGE, AsymPolicy
+from asym_control.training.config import TrainConfig
+from asym_control.flops import CONVENTION
 
 
 @dataclass
@@ -67,10 +67,7 @@ def evaluate(cfg: TrainConfig, policy: AsymPolicy, episodes: int, seed: int,
     total_steps = sum(r.steps for r in records)
     large_fraction = sum(r.large_steps for r in records) / total_steps
     costs = policy.costs
-    if cfg.mode == "asym":
-        fpi = costs.per_step(large_fraction, with_master=True)
-    else:
-        fpi = float(costs.large_flops if cfg.mode == "large" else costs.small_flops)
+    fpi = costs.per_step_of_mode(cfg.mode, large_fraction)
     result = {
         "task": cfg.task,
         "mode": cfg.mode,
@@ -87,7 +84,7 @@ def evaluate(cfg: TrainConfig, policy: AsymPolicy, episodes: int, seed: int,
                          "steps": r.steps} for r in records],
     }
     if records and records[0].final_distance is not None:
-        from .arm import SUCCESS_RADIUS
+        from asym_control.robot.arm import SUCCESS_RADIUS
         d = np.array([r.final_distance for r in records])
         result["success_rate"] = float(np.mean(d < SUCCESS_RADIUS))
         result["final_distance"] = float(d.mean())

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from .agent import LARGE, OPTION_NAMES, SMALL, AsymPolicy
-from .flops import CostTable
-from .tasks import RobotState, TaskSpec
+from asym_control.asym.policy import LARGE, OPTION_NAMES, SMALL, AsymPolicy
+from asym_control.flops import CostTable
+from asym_control.tasks.registry import RobotState, TaskSpec
 
 
 class StateRejected(ValueError):
@@ -271,9 +271,7 @@ class CostAccumulator:
 
     def flops_per_step(self, large_fraction: float | None = None) -> float:
         f = self.large_fraction if large_fraction is None else large_fraction
-        if self.mode == "asym":
-            return self.costs.per_step(f, with_master=True)
-        return float(self.costs.large_flops if self.mode == "large" else self.costs.small_flops)
+        return self.costs.per_step_of_mode(self.mode, f)
 
     def end_episode(self) -> dict:
         ep = {"return": self.ret, "steps": self.steps, "large_fraction": self.large_fraction,

@@ -22,8 +22,8 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from .config import TrainConfig
-from .tasks import UnknownTask
+from asym_control.training.config import TrainConfig
+from asym_control.tasks.registry import UnknownTask
 
 POLICY_FILE = "policy.safetensors"
 CONFIG_FILE = "config.json"
@@ -88,7 +88,7 @@ def _load_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]
 
 def load_policy(run_dir: Path, expect_task: str | None = None):
     """(TrainConfig, AsymPolicy) from a run directory, every shape checked against the task."""
-    from .agent import AsymPolicy
+    from asym_control.asym.policy import AsymPolicy
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)

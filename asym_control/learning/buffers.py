@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nets import DTYPE, shared_array
+from asym_control.learning.nets import DTYPE, shared_array
 
 
 class ReplayBuffer:

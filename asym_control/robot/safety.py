@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from .arm import ArmDescription
+from asym_control.robot.arm import ArmDescription
 
 MIN_RAMP = 0.05  # the soft start begins at this fraction of the velocity limit
 

@@ -8,38 +8,11 @@ at 10 (Stable-Baselines' DQN defaults). Hyperparameters are the paper's Table I.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .flops import MASTER_UNITS, N_OPTIONS
-from .nets import DTYPE, MLP, Adam
-
-
-@dataclass(frozen=True)
-class DQNConfig:
-    """Master learner settings (paper Table I)."""
-
-    units: int = MASTER_UNITS
-    activation: str = "tanh"
-    lr: float = 1e-3
-    gamma: float = 0.99
-    batch_size: int = 32
-    buffer_size: int = 50_000
-    target_update_interval: int = 500
-    """gradient steps between hard copies of the online network into the target"""
-    exploration_fraction: float = 0.1
-    """fraction of training over which epsilon decays linearly"""
-    exploration_steps: int | None = None
-    """control steps over which epsilon decays linearly; when set, replaces exploration_fraction
-    (the paper's 10% of 2.5M steps is 250k control steps)"""
-    exploration_unit: str = "macro"
-    """macro: epsilon-greedy at every master decision; episode: with probability epsilon a whole
-    episode is run by one sub-policy drawn uniformly (each sub-policy then learns from long
-    stretches of its own behaviour), otherwise the master decides"""
-    exploration_initial_eps: float = 1.0
-    exploration_final_eps: float = 0.02
-    max_grad_norm: float = 10.0
+from asym_control.flops import N_OPTIONS
+from asym_control.learning.nets import DTYPE, MLP, Adam
+from asym_control.learning.settings import DQNConfig  # noqa: F401 - re-exported for its users
 
 
 class DQN:

@@ -5,7 +5,8 @@ transition reaches both, whichever acted -- and the master learns from macro tra
 r_Omega = sum r - lambda * k * c_omega, discounted by gamma^k. The modes `large` and `small`
 are the L-only and S-only baselines (one SAC, no master).
 
-Deployment side (`AsymPolicy`): the actors and the master's Q-network only, deterministic.
+Deployment side: asym_control.asym.policy (`AsymPolicy`), the actors and the master's
+Q-network only, deterministic, importable without any learner.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import dataclasses
 
 import numpy as np
 
-from .buffers import MacroBuffer, MacroStep, ReplayBuffer
-from .config import TrainConfig
-from .dqn import DQN
-from .flops import CostTable, cost_table
-from .learner import LearnerProcess
-from .nets import DTYPE, MLP
-from .sac import SAC, SquashedGaussianActor
-
-SMALL, LARGE = 0, 1
-OPTION_NAMES = {SMALL: "small", LARGE: "large"}
+from asym_control.asym.policy import LARGE, OPTION_NAMES, SMALL, AsymPolicy  # noqa: F401 - re-exported
+from asym_control.flops import CostTable, cost_table
+from asym_control.learning.buffers import MacroBuffer, MacroStep, ReplayBuffer
+from asym_control.learning.dqn import DQN
+from asym_control.learning.learner import LearnerProcess
+from asym_control.learning.nets import DTYPE
+from asym_control.learning.sac import SAC
+from asym_control.training.config import TrainConfig
 
 
 class AsymAgent:
@@ -189,7 +188,7 @@ class AsymAgent:
         """Refuse, with the reason, a training checkpoint that does not fit this agent: a tensor
         missing, unknown, of another shape or dtype, or a buffer whose stored position, size and
         rows disagree (Adam's state would broadcast a wrong shape silently)."""
-        from .checkpoint import CheckpointError
+        from asym_control.training.checkpoint import CheckpointError
 
         want = self.training_tensors()
         missing, unknown = sorted(set(want) - set(t)), sorted(set(t) - set(want))
@@ -238,45 +237,3 @@ class AsymAgent:
     def set_rng_states(self, states: dict) -> None:
         for k, s in states.items():
             self.rng[k].bit_generator.state = s
-
-
-class AsymPolicy:
-    """Deterministic deployment policy: the master's greedy choice and the actors' mean actions."""
-
-    def __init__(self, cfg: TrainConfig):
-        self.cfg = cfg
-        spec = cfg.spec
-        self.costs = cost_table(spec.obs_dim, spec.act_dim, cfg.small_units, cfg.large_units, cfg.n_omega)
-        self.actors = {o: SquashedGaussianActor(spec.obs_dim, spec.act_dim, cfg.units(o), cfg.sac.activation)
-                       for o in cfg.options()}
-        self.master = MLP([spec.obs_dim, cfg.dqn.units, cfg.dqn.units, 2], cfg.dqn.activation) \
-            if cfg.mode == "asym" else None
-
-    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        shapes = {f"{OPTION_NAMES[o]}.actor.theta": a.net.theta.shape for o, a in self.actors.items()}
-        if self.master is not None:
-            shapes["master.q.theta"] = self.master.theta.shape
-        return shapes
-
-    def load_tensors(self, t: dict[str, np.ndarray]) -> None:
-        for o, a in self.actors.items():
-            a.net.load_state(t, f"{OPTION_NAMES[o]}.actor")
-        if self.master is not None:
-            self.master.load_state(t, "master.q")
-
-    def forced(self, option: int) -> "AsymPolicy":
-        """This policy with the master replaced by a constant choice of `option` (analysis)."""
-        other = AsymPolicy.__new__(AsymPolicy)
-        other.__dict__.update(self.__dict__)
-        other.master = None
-        other.select = lambda obs: option
-        return other
-
-    def select(self, obs: np.ndarray) -> int:
-        if self.master is None:
-            return self.cfg.options()[0]
-        q = self.master.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
-        return int(np.argmax(q))
-
-    def act(self, option: int, obs: np.ndarray) -> np.ndarray:
-        return self.actors[option].act(obs, deterministic=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from asym_control.paths import package_root
+
 # node name -> (console script, module, node class); small and large are one executable run twice
 EXECUTABLES = {
     "sim": ("asym_sim", "asym_control.nodes.sim", "SimNode"),
@@ -34,18 +36,6 @@ class NodeSpec:
     module: str
     node_class: str
     parameters: dict
-
-
-def package_root() -> Path:
-    """The repository root (source checkout) or the package's share directory (installed)."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "config").is_dir():
-        return here
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        return Path(get_package_share_directory("asym_control"))
-    except Exception:  # noqa: BLE001 - not installed with ament either
-        return here
 
 
 def config_path(robot: str) -> Path:

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .graph import CLOCK_SOURCES, FINISHING_NODES, NodeSpec, config_path, load_graph, with_sim_time
+from asym_control.deploy.graph import CLOCK_SOURCES, FINISHING_NODES, NodeSpec, config_path, load_graph, with_sim_time
 
 STOP_GRACE_S = 5.0
 # Each node process starts through this trampoline instead of a preexec_fn (which runs between
@@ -168,7 +168,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         env["ROS_DOMAIN_ID"] = str(domain_id)
     cpu_request = None
     if cpu_latency_us is not None:
-        from .cpulatency import CpuLatencyError, CpuLatencyRequest
+        from asym_control.deploy.cpulatency import CpuLatencyError, CpuLatencyRequest
         try:
             cpu_request = CpuLatencyRequest(cpu_latency_us)
         except CpuLatencyError as e:
@@ -181,11 +181,11 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     spin_thread = None
     recorder = None
     try:
-        from .nodes.common import make_executor
+        from asym_control.nodes.common import make_executor
 
         watcher = _make_watcher(trace, context)
         if record is not None:
-            from .recording import McapRecorder
+            from asym_control.evaluation.recording import McapRecorder
             recorder = McapRecorder(watcher.node, record)
         executor = make_executor(context)
         in_process = {}
@@ -247,7 +247,7 @@ def _make_watcher(trace: bool, context):
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String, UInt8
 
-    from .nodes.common import EVENT_QOS, FORWARDED, SELECTION, SUMMARY
+    from asym_control.nodes.common import EVENT_QOS, FORWARDED, SELECTION, SUMMARY
 
     w = _Watcher(Node("launcher", namespace="/asym", context=context), Outcome())
     w.node.create_subscription(String, SUMMARY, lambda m: w.outcome.summaries.append(json.loads(m.data)), EVENT_QOS)
@@ -262,7 +262,7 @@ def _make_watcher(trace: bool, context):
 
 
 def _spin(executor) -> None:
-    from .nodes.common import spin_executor
+    from asym_control.nodes.common import spin_executor
 
     try:
         spin_executor(executor)

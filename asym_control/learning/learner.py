@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-from .buffers import ReplayBuffer
-from .sac import SAC
+from asym_control.learning.buffers import ReplayBuffer
+from asym_control.learning.sac import SAC
 
 
 PR_SET_PDEATHSIG = 1

@@ -1,0 +1,53 @@
+"""The learners' settings (paper Table I), apart from the learners: a training configuration
+and a checkpoint's config.json are read without importing any learning code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asym_control.flops import MASTER_UNITS
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Sub-policy learner settings (paper Table I)."""
+
+    units: int = 64
+    """hidden units in each of the two hidden layers of actor and critics"""
+    activation: str = "relu"
+    """hidden nonlinearity; the paper says tanh, the authors' code (SB2 defaults) used ReLU"""
+    lr: float = 3e-4
+    """Adam learning rate of actor, critics and entropy coefficient"""
+    gamma: float = 0.99
+    tau: float = 0.005
+    """Polyak coefficient of the target critics, updated every step"""
+    batch_size: int = 256
+    critic_units: int | None = None
+    """hidden units of the critics; None: the actor's. Training only: the deployed policy is the
+    actor, so a wider critic costs nothing at inference"""
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Master learner settings (paper Table I)."""
+
+    units: int = MASTER_UNITS
+    activation: str = "tanh"
+    lr: float = 1e-3
+    gamma: float = 0.99
+    batch_size: int = 32
+    buffer_size: int = 50_000
+    target_update_interval: int = 500
+    """gradient steps between hard copies of the online network into the target"""
+    exploration_fraction: float = 0.1
+    """fraction of training over which epsilon decays linearly"""
+    exploration_steps: int | None = None
+    """control steps over which epsilon decays linearly; when set, replaces exploration_fraction
+    (the paper's 10% of 2.5M steps is 250k control steps)"""
+    exploration_unit: str = "macro"
+    """macro: epsilon-greedy at every master decision; episode: with probability epsilon a whole
+    episode is run by one sub-policy drawn uniformly (each sub-policy then learns from long
+    stretches of its own behaviour), otherwise the master decides"""
+    exploration_initial_eps: float = 1.0
+    exploration_final_eps: float = 0.02
+    max_grad_norm: float = 10.0

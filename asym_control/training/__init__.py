@@ -1,0 +1,2 @@
+"""Training runs: the typed configuration (`config`), the MuJoCo-in-the-loop training loop
+(`train`), and checkpoints, weights plus JSON, never pickled (`checkpoint`)."""
