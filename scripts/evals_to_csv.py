@@ -1,10 +1,12 @@
 """The learning curves of training runs (their evals.jsonl) as one CSV, with each run's settings.
 
     python scripts/evals_to_csv.py RUN_DIR [RUN_DIR ...] > curves.csv
+    python scripts/evals_to_csv.py --final eval50.json RUN_DIR [RUN_DIR ...] > final.csv
 
 One row per evaluation: run, task, mode, seed, the settings that differ between runs of a
 diagnosis (exploration, cost schedule), step, wall time, return, share of steps on large,
-FLOPs reduction, and each sub-policy alone (asym runs).
+FLOPs reduction, and each sub-policy alone (asym runs). With `--final NAME`, one row per run
+from RUN_DIR/NAME, the JSON of `asym-control eval RUN_DIR --json` (e.g. 50 episodes, seed 0).
 """
 
 from __future__ import annotations
@@ -33,10 +35,29 @@ def rows(run_dir: Path):
         yield {**settings, **{k: e.get(k) for k in EVAL_COLUMNS}}
 
 
+FINAL_COLUMNS = COLUMNS[:COLUMNS.index("step")] + ["episodes", "return_mean", "return_std", "large_fraction",
+                                                    "flops_reduction", "train_wall_s"]
+
+
+def final_row(run_dir: Path, name: str) -> dict:
+    settings = next(rows(run_dir), None) or {}
+    e = json.loads((run_dir / name).read_text())
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    return {**{k: settings.get(k) for k in COLUMNS[:COLUMNS.index("step")]},
+            **{k: e[k] for k in ("episodes", "return_mean", "return_std", "large_fraction", "flops_reduction")},
+            "train_wall_s": summary["wall_time_s"]}
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
+    if argv[0] == "--final":
+        w = csv.DictWriter(sys.stdout, FINAL_COLUMNS)
+        w.writeheader()
+        for d in argv[2:]:
+            w.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in final_row(Path(d), argv[1]).items()})
+        return 0
     w = csv.DictWriter(sys.stdout, COLUMNS, extrasaction="ignore")
     w.writeheader()
     for d in argv:
