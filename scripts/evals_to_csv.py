@@ -35,8 +35,8 @@ def rows(run_dir: Path):
         yield {**settings, **{k: e.get(k) for k in EVAL_COLUMNS}}
 
 
-FINAL_COLUMNS = COLUMNS[:COLUMNS.index("step")] + ["episodes", "return_mean", "return_std", "large_fraction",
-                                                    "flops_reduction", "train_wall_s"]
+FINAL_COLUMNS = COLUMNS[:COLUMNS.index("step")] + [
+    "episodes", "return_mean", "return_std", "large_fraction", "flops_reduction", "train_wall_s"]
 
 
 def final_row(run_dir: Path, name: str) -> dict:
@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
         w = csv.DictWriter(sys.stdout, FINAL_COLUMNS)
         w.writeheader()
         for d in argv[2:]:
-            w.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in final_row(Path(d), argv[1]).items()})
+            row = final_row(Path(d), argv[1])
+            w.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
         return 0
     w = csv.DictWriter(sys.stdout, COLUMNS, extrasaction="ignore")
     w.writeheader()
