@@ -210,9 +210,18 @@ def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
     spinner = threading.Thread(target=lambda: [ex.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)],
                                daemon=True)
     spinner.start()
+
+    def diagnostics_heard(procs, outcome):
+        # the nodes publish diagnostics each second: wait (the graph runs meanwhile) until this
+        # watcher, matched by discovery, has heard the two nodes under test
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(stamps.get(n) for n in ("asym/cost_monitor", "asym/master")):
+            time.sleep(0.05)
+
     try:
         outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
-                            sim_time=True, timeout_s=240, extra={"sim": {"episode_steps": 200}})
+                            sim_time=True, timeout_s=240, extra={"sim": {"episode_steps": 200}},
+                            on_started=diagnostics_heard)
     finally:
         stop.set()
         spinner.join(timeout=5)

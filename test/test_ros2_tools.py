@@ -124,14 +124,15 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
-def _until(condition, timeout: float, what: str, interval: float = 0.2):
+def _until(condition, timeout: float, what: str, interval: float = 0.2, log: "_Launch | None" = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    tail = f"\nthe launch's output:\n{log.text[-4000:]}" if log is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tail}")
 
 
 def test_colcon_build_installs_what_a_ros_package_installs(workspace):
@@ -175,8 +176,8 @@ def test_ros2_cli_sees_the_real_time_graph(workspace):
         def listed():
             nodes = _ros2(workspace, "node list --no-daemon --spin-time 3").split()
             return set(FIVE_NODES) <= set(nodes)
-        _until(listed, 120, f"ros2 node list to show {FIVE_NODES}", interval=0.5)
-        out = _ros2(workspace, "topic echo --once /asym/selection std_msgs/msg/UInt8", timeout=60)
+        _until(listed, 120, f"ros2 node list to show {FIVE_NODES}", interval=0.5, log=launch)
+        out = _ros2(workspace, "topic echo --no-daemon --once /asym/selection std_msgs/msg/UInt8", timeout=60)
         assert re.search(r"data: [01]\b", out), out
         out = _ros2(workspace, "param get --no-daemon --spin-time 3 /asym/master command_timeout_s")
         assert "Double value is: 0.05" in out, out
@@ -210,16 +211,19 @@ def test_ros2_lifecycle_and_estop_on_the_arm(workspace):
     spinner = threading.Thread(target=lambda: _spin(executor, context), daemon=True)
     spinner.start()
     try:
-        _until(lambda: "active" in _ros2(workspace, "lifecycle get --no-daemon --spin-time 3 /asym/safety"),
-               120, "ros2 lifecycle get /asym/safety to say active", interval=0.5)
-        _until(lambda: len(controller) >= 5, 60, "commands to the controller")
+        # `ros2 lifecycle get` prints the state and its id: "active [3]" ("inactive [2]" contains "active")
+        def active():
+            out = _ros2(workspace, "lifecycle get --no-daemon --spin-time 3 /asym/safety")
+            return re.search(r"^active \[3\]", out, re.M)
+        _until(active, 120, "ros2 lifecycle get /asym/safety to say active", interval=0.5, log=launch)
+        _until(lambda: len(controller) >= 5, 60, "commands to the controller", log=launch)
         out = _ros2(workspace, "service call /asym/safety/estop std_srvs/srv/Trigger", timeout=60)
         assert "success=True" in out, out
         t_answer = time.monotonic()
         n_gate = len(gate)
         # the gate goes on commanding for 25 more periods: none of it reaches the controller,
         # except the one hold that the e-stop sent before the service answered
-        _until(lambda: len(gate) >= n_gate + 25, 60, "25 more gate commands")
+        _until(lambda: len(gate) >= n_gate + 25, 60, "25 more gate commands", log=launch)
         assert len([t for t in controller if t > t_answer]) <= 1   # at most the hold, delivered late
         assert "E-STOP (service)" in launch.text
         launch.interrupt()
@@ -228,6 +232,7 @@ def test_ros2_lifecycle_and_estop_on_the_arm(workspace):
         rclpy.try_shutdown(context=context)
         spinner.join(timeout=5)
         launch.kill()
+        _ros2(workspace, "daemon stop")   # `ros2 service call` started it (it has no --no-daemon)
     assert "lifecycle_manager" in launch.text and "is active" in launch.text
     # one line while it waited for the driver, not a retry storm
     assert launch.text.count("refused to activate") <= 2, launch.text[-4000:]
