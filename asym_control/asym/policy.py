@@ -6,6 +6,8 @@ learner (asym_control.asym.agent is the training side).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from asym_control.flops import cost_table
@@ -27,6 +29,7 @@ class AsymPolicy:
                        for o in cfg.options()}
         self.master = MLP([spec.obs_dim, cfg.dqn.units, cfg.dqn.units, 2], cfg.dqn.activation) \
             if cfg.mode == "asym" else None
+        self.fixed_option: int | None = None   # set by forced(): the master's choice replaced
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes = {f"{OPTION_NAMES[o]}.actor.theta": a.net.theta.shape for o, a in self.actors.items()}
@@ -41,14 +44,15 @@ class AsymPolicy:
             self.master.load_state(t, "master.q")
 
     def forced(self, option: int) -> "AsymPolicy":
-        """This policy with the master replaced by a constant choice of `option` (analysis)."""
-        other = AsymPolicy.__new__(AsymPolicy)
-        other.__dict__.update(self.__dict__)
-        other.master = None
-        other.select = lambda obs: option
+        """This policy with the master replaced by a constant choice of `option` (analysis); the
+        networks are shared, not copied."""
+        other = copy.copy(self)
+        other.fixed_option = option
         return other
 
     def select(self, obs: np.ndarray) -> int:
+        if self.fixed_option is not None:
+            return self.fixed_option
         if self.master is None:
             return self.cfg.options()[0]
         q = self.master.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
