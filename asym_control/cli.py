@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -39,6 +40,16 @@ def _nonnegative_float(text):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _at_least_one(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 1.0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 1, got {text}")
     return value
 
 
@@ -79,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="control steps over which the master's epsilon decays (default: 10%% of --steps)")
     t.add_argument("--exploration-unit", choices=("macro", "episode"), default="macro",
                    help="macro: epsilon-greedy per decision; episode: per episode, one sub-policy throughout")
+    t.add_argument("--exploration-hold", type=_at_least_one, default=1.0,
+                   help="mean macro steps an exploratory choice is held (unit macro; 1: plain epsilon-greedy)")
+    t.add_argument("--master-train-freq", choices=("control", "macro"), default="control",
+                   help="the master's gradient steps: one per control step, or one per macro transition")
     t.add_argument("--cost-free", type=_nonnegative_int, default=0,
                    help="control steps at the start with lambda = 0")
     t.add_argument("--cost-warmup", type=_nonnegative_int, default=0,
@@ -277,7 +292,8 @@ def cmd_train(a) -> int:
 
     cfg = TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                       sac=SACConfig(critic_units=a.critic_units),
-                      dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit),
+                      dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit,
+                                    exploration_hold=a.exploration_hold, train_freq_unit=a.master_train_freq),
                       cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                       no_cost=a.no_cost, separate_buffers=a.separate_buffers,
                       cost_warmup_steps=a.cost_warmup, cost_free_steps=a.cost_free,

@@ -52,6 +52,9 @@ class AsymAgent:
         self.macro_buffer = MacroBuffer(cfg.dqn.buffer_size, self.obs_dim) if self.master else None
         self._remote: LearnerProcess | None = None
         self.episode_option: int | None = None
+        self.held_option: int | None = None   # an exploratory choice held over macro steps
+        self.hold_left = 0
+        self.master_updates_due = 0            # train_freq_unit macro: one per macro transition
 
     def start_parallel(self) -> None:
         """Fork the large learner (asym mode, cfg.parallel). Call before any transition is stored."""
@@ -72,6 +75,7 @@ class AsymAgent:
     def begin_episode(self, step: int) -> None:
         """Episode-level exploration: draw whether this episode belongs to one sub-policy."""
         self.episode_option = None
+        self.held_option, self.hold_left = None, 0
         if self.master is not None and self.cfg.dqn.exploration_unit == "episode":
             if self.rng["master"].random() < self.epsilon(step):
                 self.episode_option = int(self.rng["master"].integers(0, 2))
@@ -82,8 +86,16 @@ class AsymAgent:
             return self.cfg.options()[0]
         if self.cfg.dqn.exploration_unit == "episode":
             return self.episode_option if self.episode_option is not None else self.master.greedy(obs)
-        if self.rng["master"].random() < self.epsilon(step):
-            return int(self.rng["master"].integers(0, 2))
+        if self.hold_left > 0:
+            self.hold_left -= 1
+            return self.held_option
+        rng = self.rng["master"]
+        if rng.random() < self.epsilon(step):
+            option = int(rng.integers(0, 2))
+            hold = self.cfg.dqn.exploration_hold
+            if hold > 1.0:  # held for a geometric number of decisions of mean `hold`, this one included
+                self.held_option, self.hold_left = option, int(rng.geometric(1.0 / hold)) - 1
+            return option
         return self.master.greedy(obs)
 
     def act(self, option: int, obs: np.ndarray, step: int) -> np.ndarray:
@@ -108,6 +120,7 @@ class AsymAgent:
             return
         self.macro_buffer.add(macro.obs, macro.option, macro.reward_sum, next_obs,
                               float(terminated), macro.length)
+        self.master_updates_due += 1
 
     def cost_lambda(self, step: int) -> float:
         """lambda at control step `step`: 0 for the ablation without cost and during the first
@@ -134,7 +147,8 @@ class AsymAgent:
         return self.subs[option].update(buf.sample(bs, rng), rng)
 
     def update(self, step: int = 0, want_metrics: bool = False) -> dict[str, float]:
-        """One gradient step for each sub-policy and for the master (Table I: train freq 1)."""
+        """One gradient step for each sub-policy, and the master's (Table I: train freq 1, in
+        control steps or macro transitions: `DQNConfig.train_freq_unit`)."""
         metrics: dict[str, float] = {}
         remote = self._remote
         if remote is not None:
@@ -146,7 +160,11 @@ class AsymAgent:
             if m:
                 metrics.update({f"{OPTION_NAMES[option]}/{k}": v for k, v in m.items()})
         if self.master is not None and self.macro_buffer.size >= self.cfg.dqn.batch_size:
-            metrics.update(self.master.update(self.master_batch(step)))
+            # Table I's train frequency 1: a gradient step per control step, or per macro transition
+            n = 1 if self.cfg.dqn.train_freq_unit == "control" else self.master_updates_due
+            for _ in range(n):
+                metrics.update(self.master.update(self.master_batch(step)))
+        self.master_updates_due = 0
         if remote is not None:
             m = remote.finish_update()  # wait: the next action may come from the large actor
             if m:

@@ -48,6 +48,15 @@ class DQNConfig:
     """macro: epsilon-greedy at every master decision; episode: with probability epsilon a whole
     episode is run by one sub-policy drawn uniformly (each sub-policy then learns from long
     stretches of its own behaviour), otherwise the master decides"""
+    exploration_hold: float = 1.0
+    """mean number of macro steps an exploratory choice is held (unit macro): with probability
+    epsilon the master draws a sub-policy and keeps it for a geometric number of decisions of this
+    mean, so that a sub-policy's benefit over several macro steps is seen (temporally extended
+    epsilon-greedy, Dabney et al. 2021); 1 is plain epsilon-greedy"""
     exploration_initial_eps: float = 1.0
     exploration_final_eps: float = 0.02
+    train_freq_unit: str = "control"
+    """what Table I's "train frequency 1" counts for the master: control (one gradient step per
+    control step, n_omega per macro transition) or macro (one per macro transition, as a DQN whose
+    environment steps are the master's decisions); the target copy counts its gradient steps"""
     max_grad_norm: float = 10.0

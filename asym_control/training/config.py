@@ -96,6 +96,11 @@ class TrainConfig:
             raise ConfigError(f"lambda must be a finite number >= 0 (the cost is a penalty), got {self.cost_lambda}")
         if self.dqn.exploration_steps < 0:
             raise ConfigError(f"exploration-steps must be >= 0, got {self.dqn.exploration_steps}")
+        if not (math.isfinite(self.dqn.exploration_hold) and self.dqn.exploration_hold >= 1.0):
+            raise ConfigError(f"exploration-hold must be a finite number >= 1, got {self.dqn.exploration_hold}")
+        if self.dqn.train_freq_unit not in ("control", "macro"):
+            raise ConfigError(f"the master's train frequency unit must be control or macro, got "
+                              f"{self.dqn.train_freq_unit!r}")
         for name in ("small_units", "large_units"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
