@@ -235,3 +235,73 @@ def test_a_damaged_or_mismatched_resume_checkpoint_is_refused_with_the_reason(tm
         damage(t)
         with pytest.raises(CheckpointError, match="training checkpoint"):
             AsymAgent(cfg).load_training_tensors(t)
+
+
+def _decisions(agent, n, step=0):
+    """n master decisions on one observation, with the length of each exploratory hold."""
+    obs = np.zeros(agent.obs_dim, dtype=np.float32)
+    options, holds = [], []
+    for _ in range(n):
+        fresh = agent.hold_left == 0
+        options.append(agent.select(obs, step))
+        if fresh:
+            holds.append(1)
+        else:
+            holds[-1] += 1
+    return options, holds
+
+
+def test_an_exploratory_choice_is_held_for_a_geometric_number_of_decisions():
+    from dataclasses import replace
+    always = DQNConfig(exploration_initial_eps=1.0, exploration_final_eps=1.0, exploration_hold=10.0)
+    agent = AsymAgent(small_cfg(dqn=always))
+    options, holds = _decisions(agent, 20_000)
+    # within a hold the option does not change; holds average 10 decisions (geometric, mean 10)
+    i = 0
+    for h in holds:
+        assert len(set(options[i:i + h])) == 1
+        i += h
+    assert np.mean(holds) == pytest.approx(10.0, rel=0.1)
+    assert abs(np.mean(options) - 0.5) < 0.05   # both sub-policies drawn alike
+    # a new episode ends a hold
+    agent.begin_episode(0)
+    assert agent.hold_left == 0
+    # plain epsilon-greedy (hold 1) draws at every decision; greedy choices are never held
+    plain = AsymAgent(small_cfg(dqn=replace(always, exploration_hold=1.0)))
+    assert set(_decisions(plain, 2000)[1]) == {1}
+    greedy = AsymAgent(small_cfg(dqn=replace(always, exploration_initial_eps=0.0, exploration_final_eps=0.0)))
+    options, holds = _decisions(greedy, 200)
+    assert set(holds) == {1} and len(set(options)) == 1
+
+
+@pytest.mark.parametrize("unit, per_macro", [("control", 5), ("macro", 1)])
+def test_the_masters_train_frequency_counts_control_steps_or_macro_transitions(unit, per_macro):
+    # 300 control steps of 12-step episodes (macro steps of 5, 5, 2): the master's gradient steps
+    # are one per control step once its buffer has a batch, or one per macro transition
+    cfg = small_cfg(dqn=DQNConfig(train_freq_unit=unit, batch_size=4))
+    agent, trace = _train_keeping_agent(cfg)
+    updates = agent.master.updates
+    after_warmup = 300 - cfg.learning_starts
+    if unit == "control":
+        assert after_warmup - 30 <= updates <= after_warmup
+    else:
+        macros = agent.macro_buffer.size   # every macro step after the warm-up is stored
+        assert macros - 4 <= updates <= macros
+        assert updates < after_warmup / 2
+
+
+def test_a_resumed_run_with_held_exploration_continues_exactly(tmp_path):
+    cfg = small_cfg(steps=300, checkpoint_every=100, dqn=DQNConfig(exploration_hold=4.0, exploration_steps=300))
+    full, part, rest = [], [], []
+    train(cfg, tmp_path / "full", progress=False, trace=full)
+    train(cfg, tmp_path / "cut", progress=False, trace=part, stop_after=150)
+    train(cfg, tmp_path / "cut", resume=True, progress=False, trace=rest)
+    assert _same(full[rest[0][0]:], rest)
+
+
+@pytest.mark.parametrize("field, value", [("exploration_hold", 0.5), ("exploration_hold", float("nan")),
+                                          ("train_freq_unit", "episode")])
+def test_bad_master_settings_are_refused(field, value):
+    from asym_control.training.config import ConfigError
+    with pytest.raises(ConfigError, match=field.replace("_", "-") if field == "exploration_hold" else "control or macro"):
+        small_cfg(dqn=DQNConfig(**{field: value}))
