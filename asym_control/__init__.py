@@ -1,4 +1,5 @@
-"""asym_control: deep-RL controllers that switch between a small and a large sub-policy.
+"""
+asym_control: deep-RL controllers that switch between a small and a large sub-policy.
 
 The core (this package minus ``asym_control.nodes``) is free of ROS: networks and FLOPs
 accounting, SAC and DQN learners, the asymmetric agent, tasks, training and evaluation.

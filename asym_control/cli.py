@@ -1,4 +1,5 @@
-"""`asym-control`: train, eval, flops, launch, record and plot.
+"""
+`asym-control`: train, eval, flops, launch, record and plot.
 
 Every failure a user can cause (unknown task, bad numbers, missing or damaged checkpoints, a
 configuration that cannot run) ends in one line on stderr and exit status 2; no traceback. Any

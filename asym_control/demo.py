@@ -1,6 +1,9 @@
-"""`make demo`: one episode of the walker graph (real ROS 2 nodes, headless, shipped checkpoint)
-with its summary, recorded to MCAP and drawn as the paper's Fig. 4 timeline; then the shipped
-walker-stand checkpoints evaluated beside the paper's Table III row.
+"""
+The demo behind `make demo`: one episode of the walker graph, its recording, and Table III.
+
+One episode of the walker graph (real ROS 2 nodes, headless, shipped checkpoint) with its summary,
+recorded to MCAP and drawn as the paper's Fig. 4 timeline; then the shipped walker-stand
+checkpoints evaluated beside the paper's Table III row.
 
     python -m asym_control.demo [--checkpoints checkpoints/walker-stand] [--episodes 20] [--seed 0]
                                 [--out demo-output]
@@ -22,7 +25,7 @@ def main(argv=None) -> int:
     from asym_control.flops import CONVENTION
     from asym_control.tasks.registry import get_task
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints/walker-stand"))
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
 
 
 def _timeline_from_recording(mcap: Path, out: Path) -> list[Path]:
-    """The paper's Fig. 4 for the recorded episode: selections and forwarded commands."""
+    """Draw the paper's Fig. 4 for the recorded episode: selections and forwarded commands."""
     import numpy as np
 
     from asym_control.evaluation import plots

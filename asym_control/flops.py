@@ -1,4 +1,5 @@
-"""FLOPs per inference: the single function used by the trainer, the evaluator and the reports.
+"""
+FLOPs per inference: the single function used by the trainer, the evaluator and the reports.
 
 Convention (the paper's, read in the authors' code; it reproduces Table IV exactly):
 FLOPs of a sub-policy actor = 2 x (multiply-adds of its weight matrices, the mean and the
@@ -26,14 +27,14 @@ def _multiply_adds(sizes: list[int]) -> int:
 
 
 def actor_flops(obs_dim: int, act_dim: int, units: int, layers: int = 2) -> int:
-    """FLOPs of one inference of a SAC actor with `layers` hidden layers of `units`."""
+    """Count the FLOPs of one inference of a SAC actor with `layers` hidden layers of `units`."""
     _check_positive(obs_dim=obs_dim, act_dim=act_dim, units=units, layers=layers)
     sizes = [obs_dim] + [units] * layers + [2 * act_dim]  # mean and log-std heads
     return 2 * _multiply_adds(sizes) + ACTOR_CONSTANT
 
 
 def master_flops(obs_dim: int, units: int = MASTER_UNITS, layers: int = 2) -> int:
-    """FLOPs of one inference of the master's Q-network (obs -> units x layers -> 2)."""
+    """Count the FLOPs of one inference of the master's Q-network (obs -> units x layers -> 2)."""
     _check_positive(obs_dim=obs_dim, units=units, layers=layers)
     return 2 * _multiply_adds([obs_dim] + [units] * layers + [N_OPTIONS])
 
@@ -65,9 +66,13 @@ class CostTable:
         return sub + (self.master_flops / self.n_omega if with_master else 0.0)
 
     def per_step_of_mode(self, mode: str, large_fraction: float) -> float:
-        """FLOPs per control step of an agent of `mode`: asym (the selected sub-policy plus the
-        amortised master, at `large_fraction` of the steps on large), large or small alone. The
-        one function behind the evaluator's, the cost monitor's and the plots' figures."""
+        """
+        Return the FLOPs per control step of an agent of `mode`.
+
+        Asym (the selected sub-policy plus the amortised master, at `large_fraction` of the steps
+        on large), large or small alone. The one function behind the evaluator's, the cost
+        monitor's and the plots' figures.
+        """
         if mode == "asym":
             return self.per_step(large_fraction, with_master=True)
         if mode not in ("large", "small"):

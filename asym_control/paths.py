@@ -1,6 +1,9 @@
-"""Where the package's data lives: the repository (a source checkout or an editable install) or
-the share directory of a ROS (colcon) install. ROS-free, imported by everything that reads
-config/, urdf/ or checkpoints/."""
+"""
+Where the package's data lives.
+
+The repository (a source checkout or an editable install) or the share directory of a ROS (colcon)
+install. ROS-free, imported by everything that reads config/, urdf/ or checkpoints/.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 
 
 def package_root() -> Path:
-    """The repository root (source checkout) or the package's share directory (installed)."""
+    """Return the repository root (source checkout) or the package's share directory (installed)."""
     here = Path(__file__).resolve().parent.parent
     if (here / "config").is_dir():
         return here

@@ -1,5 +1,8 @@
-"""Reaching through the whole arm chain (master, sub-policies, cost monitor, safety lifecycle node)
-and the hardware stand-in, with no faults and with realistic ones.
+"""
+Reaching through the whole arm chain and the hardware stand-in, with and without faults.
+
+The chain: master, sub-policies, cost monitor, safety lifecycle node; the faults are realistic
+ones.
 
     python bench/arm_standin.py --episodes 20 [--checkpoint-dir checkpoints/arm-reach/asym]
 
@@ -36,7 +39,7 @@ def main():
     from asym_control.deploy.graph import package_root
     from asym_control.deploy.launcher import run_graph
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--checkpoint-dir", default=str(package_root() / "checkpoints" / "arm-reach" / "asym"))
     a = p.parse_args()

@@ -1,4 +1,5 @@
-"""Learning check: Stable-Baselines3 SAC vs asym_control's own SAC (L-only) at equal steps.
+"""
+Learning check: Stable-Baselines3 SAC vs asym_control's own SAC (L-only) at equal steps.
 
 Trains SB3 SAC with net_arch [64, 64] (ReLU, as ours) on the same walker-stand task and the
 same settings (batch 256, lr 3e-4, one gradient step per step, 1000 random warm-up steps) and
@@ -60,7 +61,7 @@ def sb3_curve(task, steps, seed, eval_every, episodes, out: Path):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--task", default="walker-stand")
     p.add_argument("--steps", type=int, default=150_000)
     p.add_argument("--seed", type=int, default=0)

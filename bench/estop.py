@@ -1,4 +1,5 @@
-"""E-stop latency: from the e-stop message to the last command the controller receives.
+"""
+E-stop latency: from the e-stop message to the last command the controller receives.
 
     python bench/estop.py [--trials 50] [--rate 25] [--via topic|service]
 
@@ -31,7 +32,7 @@ from hoststat import cpu_times, steal_share  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--trials", type=int, default=50)
     p.add_argument("--rate", type=float, default=25.0, help="gate actions per second")
     p.add_argument("--via", choices=("topic", "service"), default="topic")

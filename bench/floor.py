@@ -1,4 +1,5 @@
-"""The floor under the graph's latency: its four hops with nothing to compute.
+"""
+The floor under the graph's latency: its four hops with nothing to compute.
 
 The walker graph's control path is four DDS hops through Python callbacks: simulator ->
 master -> selected sub-policy -> master -> simulator. This runs the same topology, QoS,
@@ -31,7 +32,7 @@ STATE, TO_SUB, FROM_SUB, COMMAND = "floor/joint_states", "floor/sub_state", "flo
 
 
 def relay_master(node) -> None:
-    """The master's two hops: state -> sub-policy, sub-policy's command -> actuator."""
+    """Relay the master's two hops: state -> sub-policy, sub-policy's command -> actuator."""
     from sensor_msgs.msg import JointState
 
     from asym_control.nodes.common import CONTROL_QOS, INTERNAL_QOS
@@ -159,7 +160,7 @@ def measure(single: bool, rate: float, seconds: float) -> dict:
 
 def main() -> None:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--rate", type=float, default=500.0)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--only", choices=["multi", "single"], default=None)

@@ -1,6 +1,9 @@
-"""What the hypervisor took: the share of CPU time stolen from this VM (/proc/stat's `steal`)
-over a measurement. On a shared host, latency figures taken with a high steal share measure the
-neighbours, not the program."""
+"""
+What the hypervisor took: the share of CPU time stolen from this VM (/proc/stat's `steal`) over a measurement.
+
+On a shared host, latency figures taken with a high steal share measure the neighbours, not the
+program.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +29,11 @@ def steal_share(before, after) -> float | None:
 
 
 def node_cpu_seconds() -> dict[str, float]:
-    """CPU seconds (user + system, every thread) used so far by each running node process of the
-    package, by node name (its `__node:=` remapping)."""
+    """
+    CPU seconds used so far by each running node process of the package, by node name.
+
+    User + system, every thread; the name is its `__node:=` remapping.
+    """
     import os
 
     tick = os.sysconf("SC_CLK_TCK")
@@ -50,8 +56,11 @@ def node_cpu_seconds() -> dict[str, float]:
 
 
 class NodeCpu:
-    """The cores each node process used over the middle of a run: readings at `start` and
-    `start + span` seconds from now, on a background thread."""
+    """
+    The cores each node process used over the middle of a run.
+
+    Readings at `start` and `start + span` seconds from now, on a background thread.
+    """
 
     def __init__(self, start: float, span: float):
         import threading

@@ -1,4 +1,5 @@
-"""How often this machine itself stalls a running thread: the floor under any deadline figure.
+"""
+How often this machine itself stalls a running thread: the floor under any deadline figure.
 
 A busy loop reads the clock for --seconds and counts the gaps longer than --gap-ms (time the
 thread was not running: other processes, the hypervisor, interrupts). With nothing else running,
@@ -20,7 +21,7 @@ from hoststat import cpu_times, steal_share
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--gap-ms", type=float, default=0.5)
     a = p.parse_args()

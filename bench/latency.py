@@ -1,4 +1,5 @@
-"""State-to-actuator latency of the walker graph in real time.
+"""
+State-to-actuator latency of the walker graph in real time.
 
 Runs the graph of config/walker.yaml with the simulator in real time at --rate Hz for about
 --seconds, multi-process and single-process, and reports the simulator's measurement: the time
@@ -33,7 +34,7 @@ def main():
     from asym_control.deploy import hoptrace
     from asym_control.deploy.launcher import GraphError, parse_pins, run_graph
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--rate", type=float, default=500.0)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--checkpoint-dir", default=None)

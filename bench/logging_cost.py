@@ -1,5 +1,7 @@
-"""Cost of a suppressed throttled log call on the control path: rclpy's throttle_duration_sec
-against the package's ThrottledLogger (asym_control/nodes/common.py).
+"""
+Cost of a suppressed throttled log call on the control path.
+
+Rclpy's throttle_duration_sec against the package's ThrottledLogger (asym_control/nodes/common.py).
 
     python bench/logging_cost.py --calls 3000
 
@@ -17,7 +19,7 @@ import time
 
 def main():
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--calls", type=int, default=3000)
     a = p.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(20 + os.getpid() % 200))

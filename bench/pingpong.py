@@ -1,4 +1,5 @@
-"""One DDS hop through rclpy: round trip of a sensor_msgs/JointState between two processes.
+"""
+One DDS hop through rclpy: round trip of a sensor_msgs/JointState between two processes.
 
 The pong process echoes every message back; the ping process sends one every 2 ms and measures
 the round trip (two hops, each through an executor's callback). Run for each executor and
@@ -84,7 +85,7 @@ def ping(executor: str, reliable: bool, n: int) -> dict:
 
 def main():
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--messages", type=int, default=3000)
     p.add_argument("--pong", nargs=2, metavar=("EXECUTOR", "RELIABLE"), help=argparse.SUPPRESS)
     a = p.parse_args()

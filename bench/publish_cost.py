@@ -1,4 +1,5 @@
-"""What one rclpy publish costs the publishing thread, at the graph's rate.
+"""
+What one rclpy publish costs the publishing thread, at the graph's rate.
 
 Publishes each message type of the control path once every 2 ms (as at 500 Hz: the thread sleeps
 between publishes, so caches are as cold as in the graph) and times the `publish()` call, with no
@@ -61,7 +62,7 @@ def timed(fn, n: int) -> tuple[float, float]:
 
 def main() -> None:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS discovery on loopback
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--messages", type=int, default=1500)
     p.add_argument("--reader", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()

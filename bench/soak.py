@@ -1,4 +1,5 @@
-"""Soak: the real-time walker graph for a long run, and each node's resident memory over it.
+"""
+Soak: the real-time walker graph for a long run, and each node's resident memory over it.
 
     python bench/soak.py [--minutes 10] [--rate HZ]
 
@@ -36,7 +37,7 @@ def rss_mb(pid: int) -> float | None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--rate", type=float, default=None)
     a = p.parse_args()

@@ -1,4 +1,5 @@
-"""Training speed: asym_control's asym mode vs Stable-Baselines3 SAC [64, 64], side by side.
+"""
+Training speed: asym_control's asym mode vs Stable-Baselines3 SAC [64, 64], side by side.
 
 Both train on the same walker-stand environment (dm_control via asym_control's task), from
 scratch, for the same number of control steps with the same learning settings (batch 256, one
@@ -50,7 +51,7 @@ def sb3(task: str, steps: int, units: int) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--task", default="walker-stand")

@@ -1,5 +1,9 @@
-"""ros2 launch asym_control arm.launch.py [checkpoint_dir:=DIR] [controller:=NAME]
-[controller_type:=forward_command_controller|joint_trajectory_controller] [standin:=false] [rviz:=false]
+"""
+The arm graph of config/arm.yaml next to the arm's ros2_control driver.
+
+    ros2 launch asym_control arm.launch.py [checkpoint_dir:=DIR] [controller:=NAME]
+    [controller_type:=forward_command_controller|joint_trajectory_controller] [standin:=false]
+    [rviz:=false]
 
 The arm graph of config/arm.yaml, next to the arm's ros2_control driver: master (with the gate),
 small and large sub-policies, cost monitor, the safety lifecycle node that writes to the

@@ -1,5 +1,8 @@
-"""ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [lockstep:=true|false]
-[episodes:=N] [seed:=N] [rate_hz:=HZ] [use_sim_time:=true] [rviz:=true] [record:=BAG_DIR]
+"""
+The walker graph of config/walker.yaml, with the simulator.
+
+    ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [lockstep:=true|false]
+    [episodes:=N] [seed:=N] [rate_hz:=HZ] [use_sim_time:=true] [rviz:=true] [record:=BAG_DIR]
 
 The walker graph: MuJoCo simulator, master (with the gate), small and large sub-policies and the
 cost monitor, as launch_ros Node actions with the parameters of config/walker.yaml -- the same

@@ -1,4 +1,5 @@
-"""Register an editable (pip -e) install of asym_control in its environment's ament prefix.
+"""
+Register an editable (pip -e) install of asym_control in its environment's ament prefix.
 
     python scripts/ament_register.py [PREFIX]     (default: this interpreter's sys.prefix)
 
@@ -27,7 +28,7 @@ SHARED = ("package.xml", "launch", "config", "urdf", "checkpoints")
 
 
 def executables() -> list[str]:
-    """The console scripts of setup.py (read from the installed distribution's entry points)."""
+    """List the console scripts of setup.py (read from the installed distribution's entry points)."""
     from importlib.metadata import distribution
 
     return sorted(ep.name for ep in distribution(PACKAGE).entry_points if ep.group == "console_scripts")

@@ -1,4 +1,5 @@
-"""The learning curves of training runs (their evals.jsonl) as one CSV, with each run's settings.
+"""
+The learning curves of training runs (their evals.jsonl) as one CSV, with each run's settings.
 
     python scripts/evals_to_csv.py RUN_DIR [RUN_DIR ...] > curves.csv
     python scripts/evals_to_csv.py --final eval50.json RUN_DIR [RUN_DIR ...] > final.csv

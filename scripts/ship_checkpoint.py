@@ -1,4 +1,5 @@
-"""Copy a finished training run's deployment weights into checkpoints/ with a provenance file.
+"""
+Copy a finished training run's deployment weights into checkpoints/ with a provenance file.
 
     python scripts/ship_checkpoint.py runs/walker-stand/asym checkpoints/walker-stand/asym \
         --episodes 50 --seed 0

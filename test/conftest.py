@@ -19,9 +19,12 @@ _domains = itertools.count()
 
 @pytest.fixture(autouse=True)
 def ros_domain(monkeypatch) -> int:
-    """A fresh DDS domain for every test: a node that a test killed (or that refused to start)
-    stays in discovery until its lease expires, and must not count as a reader in the next
-    test's graph."""
+    """
+    Give every test a fresh DDS domain.
+
+    A node that a test killed (or that refused to start) stays in discovery until its lease
+    expires, and must not count as a reader in the next test's graph.
+    """
     domain = 20 + (os.getpid() + 37 * next(_domains)) % 200
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     return domain

@@ -52,8 +52,11 @@ def test_macro_reward_on_hand_built_trajectory():
 
 
 def test_master_target_discounts_by_gamma_to_the_k():
-    """Q target = r_Omega + gamma^k Q'(s', argmax Q(s')), k the macro step's length; no bootstrap
-    after a termination, bootstrap after a truncation."""
+    """
+    Q target = r_Omega + gamma^k Q'(s', argmax Q(s')), k the macro step's length.
+
+    No bootstrap after a termination, bootstrap after a truncation.
+    """
     dqn = DQN(3, DQNConfig(), np.random.default_rng(0))
     dqn.q_target.theta += 0.5  # target and online networks differ: double Q matters
     nxt = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
@@ -189,9 +192,11 @@ def test_lambda_must_be_a_finite_penalty(value):
 
 
 def test_a_termination_inside_a_macro_step_ends_it_without_bootstrapping(monkeypatch):
-    """MountainCarContinuous started next to its goal reaches it within a few steps, inside a
-    macro step of five: that macro transition has k < 5, is terminal, and its target is its
-    reward alone."""
+    """
+    Start MountainCarContinuous next to its goal: it reaches it inside a macro step of five.
+
+    That macro transition has k < 5, is terminal, and its target is its reward alone.
+    """
     from asym_control.tasks.registry import GymnasiumEnv
 
     reset = GymnasiumEnv.reset
@@ -238,7 +243,7 @@ def test_a_damaged_or_mismatched_resume_checkpoint_is_refused_with_the_reason(tm
 
 
 def _decisions(agent, n, step=0):
-    """n master decisions on one observation, with the length of each exploratory hold."""
+    """Make n master decisions on one observation, with the length of each exploratory hold."""
     obs = np.zeros(agent.obs_dim, dtype=np.float32)
     options, holds = [], []
     for _ in range(n):
@@ -303,5 +308,6 @@ def test_a_resumed_run_with_held_exploration_continues_exactly(tmp_path):
                                           ("train_freq_unit", "episode")])
 def test_bad_master_settings_are_refused(field, value):
     from asym_control.training.config import ConfigError
-    with pytest.raises(ConfigError, match=field.replace("_", "-") if field == "exploration_hold" else "control or macro"):
+    reason = "exploration-hold" if field == "exploration_hold" else "control or macro"
+    with pytest.raises(ConfigError, match=reason):
         small_cfg(dqn=DQNConfig(**{field: value}))

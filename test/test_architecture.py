@@ -1,6 +1,9 @@
-"""The layout's promises: no import cycles between the package's modules (imports inside
-functions count: a cycle hidden in a function is still a cycle), and the deployment side (the
-nodes) loads no learner."""
+"""
+The layout's promises.
+
+No import cycles between the package's modules (imports inside functions count: a cycle hidden in a
+function is still a cycle), and the deployment side (the nodes) loads no learner.
+"""
 
 from __future__ import annotations
 

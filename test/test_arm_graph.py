@@ -1,5 +1,9 @@
-"""The arm chain with real nodes: master, sub-policies, cost monitor, the safety lifecycle node and
-the hardware stand-in (driver order with an extra joint), with and without injected faults."""
+"""
+The arm chain with real nodes.
+
+Master, sub-policies, cost monitor, the safety lifecycle node and the hardware stand-in (driver
+order with an extra joint), with and without injected faults.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ CLI = [sys.executable, "-m", "asym_control.cli"]
 
 @pytest.fixture(scope="module")
 def tiny_arm(tmp_path_factory):
-    """A briefly trained arm-reach agent: the chain is under test here, not the policy."""
+    """Train an arm-reach agent briefly: the chain is under test here, not the policy."""
     out = tmp_path_factory.mktemp("arm") / "run"
     r = subprocess.run(CLI + ["train", "--task", "arm-reach", "--mode", "asym", "--steps", "600", "--out", str(out),
                               "--learning-starts", "100", "--eval-every", "0", "--no-progress"],

@@ -189,8 +189,12 @@ def test_a_negative_cpu_latency_is_refused():
 
 
 def test_an_internal_error_keeps_its_traceback(monkeypatch):
-    """A user's mistake is one line and exit status 2; a bug inside the package is not hidden
-    behind that: its exception (and traceback) comes through."""
+    """
+    A user's mistake is one line and exit status 2.
+
+    A bug inside the package is not hidden behind that: its exception (and traceback) comes
+    through.
+    """
     import asym_control.flops as flops
     from asym_control import cli
 

@@ -1,7 +1,10 @@
-"""ONNX export: the graphs run by onnxruntime give the NumPy policy's outputs on 1,000
-observations (actions within 1e-5, Q-values within 1e-5 of their scale, the same selections), the
-observation graph gives the task's observation function, and the contract
-says what a runtime needs."""
+"""
+ONNX export: onnxruntime's outputs against the NumPy policy's, and the contract.
+
+The graphs run by onnxruntime give the NumPy policy's outputs on 1,000 observations (actions within
+1e-5, Q-values within 1e-5 of their scale, the same selections), the observation graph gives the
+task's observation function, and the contract says what a runtime needs.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""The master's gate with real nodes in one process: stale state -> one hold command; bad
-states and bad commands never reach the actuator."""
+"""
+The master's gate with real nodes in one process.
+
+Stale state -> one hold command; bad states and bad commands never reach the actuator.
+"""
 
 from __future__ import annotations
 
@@ -86,13 +89,16 @@ HOLD = [0.0] * 6
 
 
 def answers(got):
-    """The commands that answer a state (the gate's hold commands are not answers)."""
+    """Return the commands that answer a state (the gate's hold commands are not answers)."""
     return [c for _, c in got["commands"] if c != HOLD]
 
 
 def send_until_answered(pub, msg, got, n_before):
-    """Publish a state, again every 0.5 s like the lockstep simulator, until a command answers it
-    (n_before: the answers before it)."""
+    """
+    Publish a state, again every 0.5 s like the lockstep simulator, until a command answers it.
+
+    n_before: the answers before it.
+    """
     for _ in range(10):
         pub.publish(msg)
         if wait_for(lambda: len(answers(got)) > n_before, timeout=0.5):

@@ -1,4 +1,5 @@
-"""The walker graph with real rclpy and Fast DDS: parity with the evaluator, gating, faults.
+"""
+The walker graph with real rclpy and Fast DDS: parity with the evaluator, gating, faults.
 
 Each test runs real nodes (separate processes unless stated) on this process's own
 ROS_DOMAIN_ID (conftest.py).
@@ -65,8 +66,11 @@ def test_lockstep_episode_matches_the_evaluator_step_by_step(reference):
 
 @pytest.mark.parametrize("executor", ["events", "multi"])
 def test_single_process_graph_gives_the_same_episode(reference, executor, monkeypatch):
-    """One process, on the EventsExecutor (the default) or rclpy's MultiThreadedExecutor
-    (ASYM_EXECUTOR=multi): the same episode as the evaluator's."""
+    """
+    One process, on the EventsExecutor (the default) or rclpy's MultiThreadedExecutor (ASYM_EXECUTOR=multi).
+
+    The same episode as the evaluator's.
+    """
     monkeypatch.setenv("ASYM_EXECUTOR", executor)
     cfg, ref = reference
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
@@ -75,10 +79,13 @@ def test_single_process_graph_gives_the_same_episode(reference, executor, monkey
 
 
 def test_real_time_episode_accounts_for_every_state_and_reward(tmp_path):
-    """Real time (the simulator's timer, zero-order hold), one process, 100 Hz: each of the 150
-    states is either answered (its latency measured) or a missed deadline, every reward goes out
-    (a period's reward once its physics is computed: when its command arrives, or at the next
-    tick), and the episode ends at its length."""
+    """
+    Real time (the simulator's timer, zero-order hold), one process, 100 Hz.
+
+    Each of the 150 states is either answered (its latency measured) or a missed deadline, every
+    reward goes out (a period's reward once its physics is computed: when its command arrives, or
+    at the next tick), and the episode ends at its length.
+    """
     from asym_control.evaluation.recording import read_messages
 
     out = tmp_path / "rt.mcap"
@@ -183,8 +190,12 @@ def test_node_refuses_a_checkpoint_of_another_task(tmp_path):
 
 
 def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
-    """The simulator publishes /clock (one control period per step); with use_sim_time every
-    other node stamps on it, and the lockstep episode is still the evaluator's."""
+    """
+    The simulator publishes /clock (one control period per step).
+
+    With use_sim_time every other node stamps on it, and the lockstep episode is still the
+    evaluator's.
+    """
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor

@@ -1,6 +1,10 @@
-"""Tasks for everyone: every task passes Gymnasium's own env checker, is registered with
-gymnasium under the package's namespace, and a user adds a task of their own without touching
-the package (a dm_control task outside the paper, trained for a few hundred steps)."""
+"""
+Tasks for everyone.
+
+Every task passes Gymnasium's own env checker, is registered with gymnasium under the package's
+namespace, and a user adds a task of their own without touching the package (a dm_control task
+outside the paper, trained for a few hundred steps).
+"""
 
 from __future__ import annotations
 

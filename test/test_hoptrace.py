@@ -1,5 +1,9 @@
-"""The hop trace of the real-time graph: marks written per process, read back, and each answered
-state's latency split into its hops, with explicit timelines."""
+"""
+The hop trace of the real-time graph.
+
+Marks written per process, read back, and each answered state's latency split into its hops, with
+explicit timelines.
+"""
 
 from __future__ import annotations
 

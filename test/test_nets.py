@@ -12,7 +12,7 @@ torch.set_default_dtype(torch.float64)
 
 
 def torch_mlp(net: MLP, member: int):
-    """torch parameters (W, b per layer) equal to one ensemble member of `net`."""
+    """Make torch parameters (W, b per layer) equal to one ensemble member of `net`."""
     return [torch.tensor(p[member].astype(np.float64), requires_grad=True) for p in net.params]
 
 

@@ -1,4 +1,5 @@
-"""The package as a ROS 2 user meets it: `colcon build`, the real `ros2 launch`, and the `ros2` CLI.
+"""
+The package as a ROS 2 user meets it: `colcon build`, the real `ros2 launch`, and the `ros2` CLI.
 
 The tools come from a ROS 2 distribution where one is installed, else from ../shared/ros2-cli-kit
 (installed into the test venv by `make test`); only where neither is there do these tests skip.
@@ -29,7 +30,7 @@ FIVE_NODES = ("/asym/sim", "/asym/master", "/asym/small", "/asym/large", "/asym/
 
 
 def _source_files() -> list[str]:
-    """The package's files as a clone has them (tracked and new, not ignored)."""
+    """List the package's files as a clone has them (tracked and new, not ignored)."""
     r = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return [f for f in r.stdout.splitlines() if (ROOT / f).is_file()]
@@ -37,7 +38,7 @@ def _source_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    """A colcon workspace with this package in src/, built as a ROS user builds it."""
+    """Build a colcon workspace with this package in src/, built as a ROS user builds it."""
     ws = tmp_path_factory.mktemp("ws")
     for f in _source_files():
         (ws / "src" / "asym_control" / f).parent.mkdir(parents=True, exist_ok=True)

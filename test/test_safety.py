@@ -1,5 +1,9 @@
-"""The safety layer (ROS-free): limits, rate limit, soft start, watchdog, e-stop, NaN guard, and
-the configuration checks against the URDF."""
+"""
+The safety layer (ROS-free).
+
+Limits, rate limit, soft start, watchdog, e-stop, NaN guard, and the configuration checks against
+the URDF.
+"""
 
 import numpy as np
 import pytest
@@ -164,8 +168,12 @@ def test_a_moved_arm_restarts_from_where_it_is():
 
 
 def test_a_burst_of_commands_moves_the_arm_no_faster_than_a_steady_stream():
-    """1 kHz of alternating extreme actions with a 10 ms period: each command may move a joint by
-    one millisecond's worth, not by a period's (the step is limited per unit of time)."""
+    """
+    1 kHz of alternating extreme actions with a 10 ms period.
+
+    Each command may move a joint by one millisecond's worth, not by a period's (the step is
+    limited per unit of time).
+    """
     s = layer(soft_start_s=0.0)
     q = np.zeros(6)
     s.update_state(q, 0.0)

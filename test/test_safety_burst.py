@@ -1,6 +1,9 @@
-"""Command bursts through the running safety node (its own process, real rclpy and Fast DDS):
-measured from outside, the commands that reach the controller move each joint no faster than
-its velocity limit, however fast the commands come."""
+"""
+Command bursts through the running safety node (its own process, real rclpy and Fast DDS).
+
+Measured from outside, the commands that reach the controller move each joint no faster than its
+velocity limit, however fast the commands come.
+"""
 
 from __future__ import annotations
 

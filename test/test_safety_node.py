@@ -1,6 +1,10 @@
-"""The safety lifecycle node with real rclpy: lifecycle gating, limits under adversarial
-commands, watchdog hold, e-stop by topic and by service, soft start, joints mapped by name, and
-configurations that contradict the URDF refused at configure."""
+"""
+The safety lifecycle node with real rclpy.
+
+Lifecycle gating, limits under adversarial commands, watchdog hold, e-stop by topic and by service,
+soft start, joints mapped by name, and configurations that contradict the URDF refused at
+configure.
+"""
 
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ class Rig:
         return r
 
     def activate(self):
-        """Configured, a state seen, active."""
+        """Configure, let a state be seen, activate."""
         assert self.configure() == TransitionCallbackReturn.SUCCESS
         self.publish_state()
         wait(lambda: self.node.layer.q is not None)

@@ -1,8 +1,12 @@
-"""Property-based tests of the safety layer (hypothesis): whatever the timing and the values of
-the incoming commands -- bursts, duplicates, long gaps, NaN, Inf, far targets, states and
-e-stops in between -- every joint's position sent moves from the previous one sent by at most
-velocity limit x ramp x min(time since that one, one period), stays inside the limits and is
-finite; the only other outputs are holds and restarts at the measured pose."""
+"""
+Property-based tests of the safety layer (hypothesis).
+
+Whatever the timing and the values of the incoming commands -- bursts, duplicates, long gaps, NaN,
+Inf, far targets, states and e-stops in between -- every joint's position sent moves from the
+previous one sent by at most velocity limit x ramp x min(time since that one, one period), stays
+inside the limits and is finite; the only other outputs are holds and restarts at the measured
+pose.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
-"""The simulator node's real-time periods, driven call by call (a real node, not spun): a period's
-physics runs with the command for its state as soon as that command is known, or at the next tick
-with the newest command (zero-order hold); either way the robot moves as the task does."""
+"""
+The simulator node's real-time periods, driven call by call (a real node, not spun).
+
+A period's physics runs with the command for its state as soon as that command is known, or at the
+next tick with the newest command (zero-order hold); either way the robot moves as the task does.
+"""
 
 from __future__ import annotations
 

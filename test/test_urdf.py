@@ -1,5 +1,9 @@
-"""urdf/walker.urdf against the MuJoCo walker: joint names, types, axes, limits, and the joint
-positions (hence link lengths) in the world for random configurations."""
+"""
+urdf/walker.urdf against the MuJoCo walker.
+
+Joint names, types, axes, limits, and the joint positions (hence link lengths) in the world for
+random configurations.
+"""
 
 import math
 import xml.etree.ElementTree as ET

@@ -1,6 +1,9 @@
-"""launch_testing, as ROS packages test their launch files: launch/walker.launch.py runs
-(lockstep, episodes until stopped), the cost monitor reports an episode with the evaluator's return,
-and every process exits cleanly when launch_testing shuts the launch down.
+"""
+launch_testing, as ROS packages test their launch files.
+
+Launch/walker.launch.py runs (lockstep, episodes until stopped), the cost monitor reports an
+episode with the evaluator's return, and every process exits cleanly when launch_testing shuts the
+launch down.
 
 launch_testing is not on PyPI: it comes from a ROS 2 distribution or ../shared/ros2-cli-kit
 (`make test` installs the kit); without either this module skips.

@@ -1,4 +1,5 @@
-"""The asymmetric agent (paper Section IV): a master DQN over a small and a large SAC sub-policy.
+"""
+The asymmetric agent (paper Section IV): a master DQN over a small and a large SAC sub-policy.
 
 Training side (`AsymAgent`): both sub-policies learn from ONE shared replay buffer -- every
 transition reaches both, whichever acted -- and the master learns from macro transitions with
@@ -57,7 +58,11 @@ class AsymAgent:
         self.master_updates_due = 0            # train_freq_unit macro: one per macro transition
 
     def start_parallel(self) -> None:
-        """Fork the large learner (asym mode, cfg.parallel). Call before any transition is stored."""
+        """
+        Fork the large learner (asym mode, cfg.parallel).
+
+        Call before any transition is stored.
+        """
         if self.cfg.parallel and len(self.subs) == 2 and self._remote is None:
             buf = self.buffers[LARGE]
             for b in {id(x): x for x in self.buffers.values()}.values():
@@ -81,7 +86,7 @@ class AsymAgent:
                 self.episode_option = int(self.rng["master"].integers(0, 2))
 
     def select(self, obs: np.ndarray, step: int) -> int:
-        """The master's epsilon-greedy choice (asym), or the mode's only sub-policy."""
+        """Return the master's epsilon-greedy choice (asym), or the mode's only sub-policy."""
         if self.master is None:
             return self.cfg.options()[0]
         if self.cfg.dqn.exploration_unit == "episode":
@@ -123,15 +128,19 @@ class AsymAgent:
         self.master_updates_due += 1
 
     def cost_lambda(self, step: int) -> float:
-        """lambda at control step `step`: 0 for the ablation without cost and during the first
-        `cost_free_steps`; then it rises linearly to the configured lambda over `cost_warmup_steps`."""
+        """
+        Return lambda at control step `step`.
+
+        0 for the ablation without cost and during the first `cost_free_steps`; then it rises
+        linearly to the configured lambda over `cost_warmup_steps`.
+        """
         if self.cfg.no_cost or step < self.cfg.cost_free_steps:
             return 0.0
         w, t = self.cfg.cost_warmup_steps, step - self.cfg.cost_free_steps
         return self.cfg.cost_lambda * (min(1.0, t / w) if w > 0 else 1.0)
 
     def master_batch(self, step: int):
-        """A batch of macro transitions with r_Omega = sum r - lambda(step) * k * c_omega."""
+        """Draw a batch of macro transitions with r_Omega = sum r - lambda(step) * k * c_omega."""
         obs, option, reward_sum, next_obs, terminated, length = self.macro_buffer.sample(
             self.cfg.dqn.batch_size, self.rng["master"])
         c = np.where(option == LARGE, self.costs.c_large, self.costs.c_small).astype(DTYPE)
@@ -147,8 +156,12 @@ class AsymAgent:
         return self.subs[option].update(buf.sample(bs, rng), rng)
 
     def update(self, step: int = 0, want_metrics: bool = False) -> dict[str, float]:
-        """One gradient step for each sub-policy, and the master's (Table I: train freq 1, in
-        control steps or macro transitions: `DQNConfig.train_freq_unit`)."""
+        """
+        One gradient step for each sub-policy, and the master's.
+
+        Table I: train freq 1, in control steps or macro transitions
+        (`DQNConfig.train_freq_unit`).
+        """
         metrics: dict[str, float] = {}
         remote = self._remote
         if remote is not None:
@@ -203,9 +216,12 @@ class AsymAgent:
         return t
 
     def check_training_tensors(self, t: dict[str, np.ndarray]) -> None:
-        """Refuse, with the reason, a training checkpoint that does not fit this agent: a tensor
-        missing, unknown, of another shape or dtype, or a buffer whose stored position, size and
-        rows disagree (Adam's state would broadcast a wrong shape silently)."""
+        """
+        Refuse, with the reason, a training checkpoint that does not fit this agent.
+
+        A tensor missing, unknown, of another shape or dtype, or a buffer whose stored position,
+        size and rows disagree (Adam's state would broadcast a wrong shape silently).
+        """
         from asym_control.training.checkpoint import CheckpointError
 
         want = self.training_tensors()

@@ -1,4 +1,5 @@
-"""The deployed agent: the master's greedy choice and the sub-policies' deterministic actions.
+"""
+The deployed agent: the master's greedy choice and the sub-policies' deterministic actions.
 
 What the nodes, the evaluator and the ONNX export run. It imports the networks only, never a
 learner (asym_control.asym.agent is the training side).
@@ -44,8 +45,11 @@ class AsymPolicy:
             self.master.load_state(t, "master.q")
 
     def forced(self, option: int) -> "AsymPolicy":
-        """This policy with the master replaced by a constant choice of `option` (analysis); the
-        networks are shared, not copied."""
+        """
+        Return this policy with the master replaced by a constant choice of `option` (analysis).
+
+        The networks are shared, not copied.
+        """
         other = copy.copy(self)
         other.fixed_option = option
         return other

@@ -1,4 +1,5 @@
-"""Keep the CPUs awake while a real-time graph runs: a Linux PM QoS CPU latency request.
+"""
+Keep the CPUs awake while a real-time graph runs: a Linux PM QoS CPU latency request.
 
 While a `CpuLatencyRequest(us)` is open, the kernel puts no CPU in an idle state that takes
 longer than `us` microseconds to leave; with 0, idle CPUs poll instead of halting. This is what
@@ -58,7 +59,7 @@ class CpuLatencyRequest:
 
 
 def current(path: str = PATH) -> int:
-    """The latency (us) the kernel currently holds the CPUs to: the smallest open request."""
+    """Return the latency (us) the kernel currently holds the CPUs to: the smallest open request."""
     fd = os.open(path, os.O_RDONLY)
     try:
         return struct.unpack("i", os.read(fd, 4))[0]

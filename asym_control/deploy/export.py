@@ -1,4 +1,5 @@
-"""Deployment artefacts for runtimes without Python: ONNX graphs plus a JSON contract.
+"""
+Deployment artefacts for runtimes without Python: ONNX graphs plus a JSON contract.
 
 `asym-control export CKPT_DIR --onnx OUT_DIR` writes
   master.onnx        observation [N, obs_dim] -> q [N, 2], option [N] (0 small, 1 large; argmax q)

@@ -1,5 +1,9 @@
-"""The node graph of a robot, described once: read from config/<robot>.yaml by both the
-launch file (launch/<robot>.launch.py) and `asym-control launch`. ROS-free."""
+"""
+The node graph of a robot, described once.
+
+Read from config/<robot>.yaml by both the launch file (launch/<robot>.launch.py) and `asym-control
+launch`. ROS-free.
+"""
 
 from __future__ import annotations
 
@@ -54,8 +58,12 @@ CLOCK_SOURCES = ("sim",)   # publish /clock and keep wall time themselves
 
 
 def with_sim_time(specs: list[NodeSpec]) -> list[NodeSpec]:
-    """`use_sim_time: true` for every node but the clock's source: their ROS clocks (timers,
-    stamps of diagnostics and summaries) then follow the simulator's /clock."""
+    """
+    `use_sim_time: true` for every node but the clock's source.
+
+    Their ROS clocks (timers, stamps of diagnostics and summaries) then follow the simulator's
+    /clock.
+    """
     import dataclasses
 
     return [spec if spec.name in CLOCK_SOURCES else
@@ -63,17 +71,25 @@ def with_sim_time(specs: list[NodeSpec]) -> list[NodeSpec]:
 
 
 def launch_defaults(robot: str, node: str, names) -> dict[str, str]:
-    """The parameters `names` of `node` in config/<robot>.yaml as launch-argument strings: the
-    launch files' defaults are the YAML's (one source of truth)."""
+    """
+    Return the parameters `names` of `node` in config/<robot>.yaml as launch-argument strings.
+
+    The launch files' defaults are the YAML's (one source of truth).
+    """
     params = next(n.parameters for n in load_graph(robot) if n.name == node)
     return {k: ("true" if params[k] else "false") if isinstance(params[k], bool) else str(params[k])
             for k in names}
 
 
 def load_graph(robot: str, overrides: dict[str, dict] | None = None) -> list[NodeSpec]:
-    """The nodes of config/<robot>.yaml, relative paths made absolute, `overrides` applied
-    ({node name: {parameter: value}}, or {"*": {...}} for every node that has the parameter).
-    The master's `lockstep` follows the simulator's (one switch for both) unless set for it."""
+    """
+    Read the nodes of config/<robot>.yaml: relative paths made absolute, `overrides` applied.
+
+    `overrides`: {node name: {parameter: value}}, or {"*": {...}} for every node that has the
+    parameter.
+
+    The master's `lockstep` follows the simulator's (one switch for both) unless set for it.
+    """
     path = config_path(robot)
     data = yaml.safe_load(path.read_text())
     nodes = []

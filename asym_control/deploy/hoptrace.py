@@ -1,4 +1,5 @@
-"""Where a control period's time goes: an opt-in trace of the real-time graph, hop by hop.
+"""
+Where a control period's time goes: an opt-in trace of the real-time graph, hop by hop.
 
 With ASYM_HOP_TRACE=DIR in the environment, the simulator, master and sub-policy nodes note the
 moments of each control period (`mark`) with the monotonic clock (the same clock in every process
@@ -53,8 +54,11 @@ HOPS = ("tick -> state out", "state -> master", "master: state -> forward", "for
 
 
 def enable(directory: str | None) -> None:
-    """Trace into `directory` from now on, in this process and in the processes it starts
-    afterwards (None: stop). What was noted before goes to the former directory first."""
+    """
+    Trace into `directory` from now on, in this process and in the processes it starts afterwards (None: stop).
+
+    What was noted before goes to the former directory first.
+    """
     global _DIR
     _write()
     _DIR = str(directory) if directory is not None else None
@@ -108,11 +112,14 @@ def read(directory) -> dict[str, list[tuple[int, float]]]:
 
 
 def breakdown(events: dict[str, list[tuple[int, float]]], skip: int = 100) -> dict:
-    """Per hop, p50/p90/p99 in ms over the answered states (after the first `skip`), also
-    separately for those whose command came after the next tick (missed); how many states the
-    master forwarded whose command it then dropped (a newer state had come); and how often a
-    state missed its deadline after its predecessor had (`missed_after_missed`) and after it had
-    not (`missed_after_answered`), unanswered states counted as missed."""
+    """
+    Per hop, p50/p90/p99 in ms over the answered states (after the first `skip`).
+
+    Also separately for those whose command came after the next tick (missed); how many states
+    the master forwarded whose command it then dropped (a newer state had come); and how often
+    a state missed its deadline after its predecessor had (`missed_after_missed`) and after it
+    had not (`missed_after_answered`), unanswered states counted as missed.
+    """
     first = {}
     for tag in _ALONG:
         first[tag] = {}

@@ -1,5 +1,8 @@
-"""`asym-control launch <robot>`: start the graph of config/<robot>.yaml with real rclpy,
-wait for the episodes, print the summary, and stop every node cleanly.
+"""
+`asym-control launch <robot>`.
+
+Start the graph of config/<robot>.yaml with real rclpy, wait for the episodes, print the summary,
+and stop every node cleanly.
 
 launch and launch_ros are not installable from PyPI, so this is the package's own launcher for
 machines without a ROS distribution; launch/<robot>.launch.py starts the same nodes from the same
@@ -44,10 +47,13 @@ _TRAMPOLINE = (
 
 
 def parse_pins(specs: list[str] | None) -> dict[str, set[int]]:
-    """`--pin NAME[,NAME...]:CPU[,CPU...]` (repeatable) -> {node name: CPUs}: each named node's
-    process may run only on those CPUs (sched_setaffinity, as `taskset` or a launch_ros Node's
-    `prefix="taskset -c ..."`). Raises GraphError on a malformed spec or a CPU this process may
-    not use."""
+    """
+    `--pin NAME[,NAME...]:CPU[,CPU...]` (repeatable) -> {node name.
+
+    CPUs}: each named node's process may run only on those CPUs (sched_setaffinity, as `taskset` or
+    a launch_ros Node's `prefix="taskset -c ..."`). Raises GraphError on a malformed spec or a CPU
+    this process may not use.
+    """
     pins: dict[str, set[int]] = {}
     allowed = os.sched_getaffinity(0)
     for spec in specs or []:
@@ -123,7 +129,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
               extra: dict | None = None, on_started=None, domain_id: int | None = None,
               record: Path | None = None, standin: bool = False, pins: dict[str, set[int]] | None = None,
               cpu_latency_us: int | None = None, sim_time: bool = False) -> Outcome:
-    """Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
+    """
+    Run the graph until `episodes` episodes are summarised (or `timeout_s`); always stops it.
 
     `pins`: {node name: CPUs} for nodes in their own processes (parse_pins).
     `cpu_latency_us`: hold a PM QoS CPU latency request while the graph runs (cpulatency.py; 0:
@@ -291,8 +298,11 @@ def _make_node(spec: NodeSpec, params_file: Path, context):
 
 def _start_process(spec: NodeSpec, params_file: Path, log_dir: Path, env: dict,
                    cpus: set[int] | None = None) -> subprocess.Popen:
-    """A node in its own process, on `cpus` if given; its output goes to log_dir/<name>.log (a
-    pipe nobody reads would fill up and block the node)."""
+    """
+    Start a node in its own process, on `cpus` if given.
+
+    Its output goes to log_dir/<name>.log (a pipe nobody reads would fill up and block the node).
+    """
     cpu_list = ",".join(str(c) for c in sorted(cpus)) if cpus else ""
     cmd = [sys.executable, "-c", _TRAMPOLINE, str(os.getpid()), cpu_list,
            "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",

@@ -1,4 +1,5 @@
-"""A harness around a running safety node, from outside it (used by a test and by bench/estop.py).
+"""
+A harness around a running safety node, from outside it (used by a test and by bench/estop.py).
 
 It plays the robot's driver (publishes /joint_states at a fixed pose), the gate (publishes
 actions on /asym/actuator_command) and the operator (lifecycle transitions, e-stop), and records

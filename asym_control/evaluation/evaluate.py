@@ -1,4 +1,5 @@
-"""Evaluation: the one place where returns, usage of the large sub-policy and FLOPs are computed.
+"""
+Evaluation: the one place where returns, usage of the large sub-policy and FLOPs are computed.
 
 Deterministic policies (actor means, greedy master), as in the paper's evaluation. FLOPs per
 inference follow flops.py: the selected sub-policy's FLOPs at every control step plus the

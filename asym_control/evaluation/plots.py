@@ -1,4 +1,5 @@
-"""The paper's figures from evaluations or recordings (matplotlib, PNG and SVG).
+"""
+The paper's figures from evaluations or recordings (matplotlib, PNG and SVG).
 
 - timeline (Fig. 4/5 style): which sub-policy acted at every control step (white = small,
   yellow = large, on a dark strip), and below it the actions of the selected sub-policy; in the

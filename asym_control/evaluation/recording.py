@@ -1,5 +1,7 @@
-"""Recording the graph to MCAP in the ROS 2 profile (CDR messages, ros2msg schemas), so that
-`ros2 bag play`, Foxglove and the mcap readers open it; and reading an episode back.
+"""
+Recording the graph to MCAP in the ROS 2 profile, and reading an episode back.
+
+CDR messages and ros2msg schemas, so that `ros2 bag play`, Foxglove and the mcap readers open it.
 
 Messages are written as they arrive, already CDR-serialised (rclpy raw subscriptions): what is in
 the file is byte for byte what was on the wire. Topics whose writers keep only the newest sample
@@ -65,7 +67,7 @@ def _msg_file(package: str, name: str) -> Path:
 
 
 def msgdef(type_name: str) -> str:
-    """The ros2msg schema of `pkg/msg/Type`: its .msg text, then each dependency once."""
+    """Return the ros2msg schema of `pkg/msg/Type`: its .msg text, then each dependency once."""
     package, _, name = type_name.split("/")
     seen: list[str] = []
     texts: dict[str, str] = {}
@@ -99,7 +101,7 @@ def msgdef(type_name: str) -> str:
 
 
 def message_class(type_name: str):
-    """The rclpy message class of `pkg/msg/Type`."""
+    """Return the rclpy message class of `pkg/msg/Type`."""
     import importlib
 
     package, kind, name = type_name.split("/")
@@ -107,13 +109,15 @@ def message_class(type_name: str):
 
 
 class McapRecorder:
-    """Subscribes (raw) to the graph's topics on `node` and writes every message to `path`.
+    """
+    Subscribes (raw) to the graph's topics on `node` and writes every message to `path`.
 
     The simulator starts once the recorder reads `gate` (the reward; the launcher asks it for one
     more reward reader when recording), and that reader is made only after every other topic has
     a writer this node has discovered (or `wait_s` passed, with a warning naming the ones without):
     otherwise a node discovered late loses its first messages to the file, its best-effort ones
-    for good."""
+    for good.
+    """
 
     def __init__(self, node, path: Path, topics: dict[str, str] = GRAPH_TOPICS, gate: str = "/asym/reward",
                  wait_s: float = 15.0):
@@ -189,10 +193,12 @@ def read_messages(path: Path):
 
 
 def read_episode(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The first episode of a recording: the selection and the forwarded command of every step.
+    """
+    Read the first episode of a recording: the selection and the forwarded command of every step.
 
     Its length is the step index of its last reward + 1: messages of different writers arrive
-    in no guaranteed order, so the last reward may be logged before the last selection."""
+    in no guaranteed order, so the last reward may be logged before the last selection.
+    """
     options, actions = [], []
     steps = None
     for topic, msg, _ in read_messages(path):

@@ -1,4 +1,5 @@
-"""Replay buffers: ordinary transitions for the sub-policies, macro transitions for the master.
+"""
+Replay buffers: ordinary transitions for the sub-policies, macro transitions for the master.
 
 Arrays are float32 from the moment they are stored (no float64 leaks into the networks).
 """
@@ -11,7 +12,11 @@ from asym_control.learning.nets import DTYPE, shared_array
 
 
 class ReplayBuffer:
-    """Ring buffer of (s, a, r, s', terminated). One instance is shared by both sub-policies."""
+    """
+    Ring buffer of (s, a, r, s', terminated).
+
+    One instance is shared by both sub-policies.
+    """
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int):
         self.capacity = int(capacity)
@@ -26,8 +31,11 @@ class ReplayBuffer:
     _FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
 
     def share(self) -> None:
-        """Move the storage into shared memory, before forking a learner process that samples it.
-        Only the filled rows are copied, so an empty 1M-row buffer costs no memory yet."""
+        """
+        Move the storage into shared memory, before forking a learner process that samples it.
+
+        Only the filled rows are copied, so an empty 1M-row buffer costs no memory yet.
+        """
         for f in self._FIELDS:
             old = getattr(self, f)
             new = shared_array(old, copy=False)
@@ -84,7 +92,8 @@ class MacroBuffer(ReplayBuffer):
 
 
 class MacroStep:
-    """Accumulates one macro step of the master: r_Omega = sum r_i - lambda * k * c_omega.
+    """
+    Accumulates one macro step of the master: r_Omega = sum r_i - lambda * k * c_omega.
 
     k is the number of control steps the selected sub-policy actually ran: n_omega, or fewer
     when the episode ends inside the macro step (then terminated/truncated decide bootstrapping).

@@ -1,4 +1,5 @@
-"""The master policy pi_Omega: a double DQN choosing a sub-policy every n_omega control steps.
+"""
+The master policy pi_Omega: a double DQN choosing a sub-policy every n_omega control steps.
 
 Learns from macro transitions (s_t, omega, r_Omega, s_{t+k}, terminated, k): the target is
 r_Omega + gamma^k * (1 - terminated) * Q'(s_{t+k}, argmax_o Q(s_{t+k}, o)) -- the semi-MDP

@@ -1,4 +1,5 @@
-"""The large sub-policy's learner in a second process, over the shared replay buffer.
+"""
+The large sub-policy's learner in a second process, over the shared replay buffer.
 
 Why: the machine has two cores and one Python interpreter per process; the large SAC update
 is the longest piece of work per control step, so it runs in a forked process while this

@@ -1,4 +1,5 @@
-"""Small MLPs in NumPy with hand-written backward passes, and Adam on a flat parameter vector.
+"""
+Small MLPs in NumPy with hand-written backward passes, and Adam on a flat parameter vector.
 
 Why NumPy and not torch: at the paper's sizes (2 x 8 to 2 x 256 units, batch 256) the wall time
 of a SAC update is set by per-operation overhead, not arithmetic (about 1 us per NumPy op
@@ -53,7 +54,7 @@ class MLP:
         return views
 
     def init(self, rng: np.random.Generator) -> None:
-        """PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases."""
+        """Initialise as PyTorch's nn.Linear does: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases."""
         for i, (n_in, _) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
             bound = 1.0 / np.sqrt(n_in)
             for p in (self.params[2 * i], self.params[2 * i + 1]):
@@ -64,7 +65,11 @@ class MLP:
         return len(self.sizes) - 1
 
     def forward(self, x: np.ndarray, keep: bool = False):
-        """x: (B, in) shared by all K members, or (K, B, in). Returns (K, B, out) [and a cache]."""
+        """
+        x: (B, in) shared by all K members, or (K, B, in).
+
+        Returns (K, B, out) [and a cache].
+        """
         cache = [x]
         h = x
         last = self.n_layers - 1
@@ -84,7 +89,8 @@ class MLP:
 
     def backward(self, cache: list[np.ndarray], dout: np.ndarray, need_input_grad: bool = False,
                  accumulate: bool = False):
-        """Back-propagate dout (K, B, out) through the cached forward pass.
+        """
+        Back-propagate dout (K, B, out) through the cached forward pass.
 
         Writes parameter gradients into self.grad (added to it if `accumulate`) and returns the
         gradient with respect to the input, (K, B, in), when asked for.
@@ -123,8 +129,12 @@ class MLP:
         return delta
 
     def share(self) -> None:
-        """Move the parameters into anonymous shared memory, so a forked learner process and
-        this process see the same weights (the learner writes, the actor here reads)."""
+        """
+        Move the parameters into anonymous shared memory.
+
+        A forked learner process and this process then see the same weights (the learner
+        writes, the actor here reads).
+        """
         self.theta = shared_array(self.theta)
         self.params = self._views(self.theta)
 
@@ -184,8 +194,11 @@ class Adam:
 
 
 def shared_array(like: np.ndarray, copy: bool = True) -> np.ndarray:
-    """`like` in anonymous MAP_SHARED memory (zeros unless `copy`): visible to processes forked
-    afterwards. Pages are only touched when written, so a large empty buffer costs nothing."""
+    """
+    `like` in anonymous MAP_SHARED memory (zeros unless `copy`): visible to processes forked afterwards.
+
+    Pages are only touched when written, so a large empty buffer costs nothing.
+    """
     buf = mmap.mmap(-1, max(like.nbytes, 1))
     out = np.frombuffer(buf, dtype=like.dtype, count=like.size).reshape(like.shape)
     if copy:

@@ -1,5 +1,8 @@
-"""The sub-policies' actor network, shared by SAC's training (sac.py) and deployment
-(asym/policy.py): pi(a|s) = tanh(N(mu(s), sigma(s))), both heads in one output layer."""
+"""
+The sub-policies' actor network, shared by SAC's training (sac.py) and deployment (asym/policy.py).
+
+Pi(a|s) = tanh(N(mu(s), sigma(s))), both heads in one output layer.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ class SquashedGaussianActor:
         self.net = MLP([obs_dim, units, units, 2 * act_dim], activation, rng=rng)
 
     def act(self, obs: np.ndarray, deterministic: bool, noise: np.ndarray | None = None) -> np.ndarray:
-        """Action in [-1, 1]^A for obs (A batch of (B, obs_dim) or a single (obs_dim,))."""
+        """Return the action in [-1, 1]^A for obs (A batch of (B, obs_dim) or a single (obs_dim,))."""
         single = obs.ndim == 1
         x = np.asarray(obs, dtype=DTYPE).reshape(-1, self.obs_dim)
         out = self.net.forward(x)[0]

@@ -1,4 +1,5 @@
-"""Soft Actor-Critic (Haarnoja et al. 2018) for one sub-policy, with Stable-Baselines3's update.
+"""
+Soft Actor-Critic (Haarnoja et al. 2018) for one sub-policy, with Stable-Baselines3's update.
 
 One update, in SB3's order: entropy coefficient, then twin critics, then the actor (through the
 just-updated critics), then the Polyak target update. Squashed Gaussian actor with log-std

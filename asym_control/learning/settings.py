@@ -1,5 +1,9 @@
-"""The learners' settings (paper Table I), apart from the learners: a training configuration
-and a checkpoint's config.json are read without importing any learning code."""
+"""
+The learners' settings (paper Table I), apart from the learners.
+
+A training configuration and a checkpoint's config.json are read without importing any learning
+code.
+"""
 
 from __future__ import annotations
 

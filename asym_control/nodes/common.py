@@ -1,4 +1,5 @@
-"""QoS profiles, topic names and message helpers shared by the nodes.
+"""
+QoS profiles, topic names and message helpers shared by the nodes.
 
 QoS choices (latency figures in docs/benchmarks.md):
 - state and commands: RELIABLE, KEEP_LAST 1. Reliable because a lost state or command stalls a
@@ -56,8 +57,11 @@ def sub_command_topic(option_name: str) -> str:
 
 
 def publish_status(node, pub, name: str, hardware_id: str, message: str, values: dict, level=None) -> None:
-    """One diagnostic_msgs/DiagnosticStatus (values as strings) on /diagnostics, as
-    diagnostic_updater would publish it."""
+    """
+    Publish one diagnostic_msgs/DiagnosticStatus on /diagnostics.
+
+    Values as strings, as diagnostic_updater would publish it.
+    """
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
     st = DiagnosticStatus(level=DiagnosticStatus.OK if level is None else level, name=name,
@@ -69,10 +73,13 @@ def publish_status(node, pub, name: str, hardware_id: str, message: str, values:
 
 
 def steady_timer(node, period_s: float, callback):
-    """A timer on the steady clock: the nodes' periodic work (watchdogs, diagnostics, episode
-    bookkeeping) measures wall time, and must go on when a node runs with use_sim_time and the
-    simulation's /clock stands still (a lockstep simulator between episodes, or stopped). Only
-    stamps follow the node's ROS clock."""
+    """
+    Create a timer on the steady clock.
+
+    The nodes' periodic work (watchdogs, diagnostics, episode bookkeeping) measures wall time, and
+    must go on when a node runs with use_sim_time and the simulation's /clock stands still (a
+    lockstep simulator between episodes, or stopped). Only stamps follow the node's ROS clock.
+    """
     from rclpy.clock import Clock, ClockType
 
     return node.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -102,11 +109,13 @@ EXECUTORS = ("events", "single", "multi")
 
 
 class ThrottledLogger:
-    """Log a message at most once per `period_s` per key, checking the clock first.
+    """
+    Log a message at most once per `period_s` per key, checking the clock first.
 
     rclpy's own `throttle_duration_sec` finds its caller by inspecting frames on every call,
     suppressed or not: 0.3 ms per call here (bench/logging_cost.py), which on the control path
-    at 500 Hz (a rejected command per period under load) is a missed deadline of its own."""
+    at 500 Hz (a rejected command per period under load) is a missed deadline of its own.
+    """
 
     def __init__(self, logger, period_s: float = 1.0):
         self.logger = logger
@@ -114,8 +123,12 @@ class ThrottledLogger:
         self._last: dict[str, float] = {}
 
     def __call__(self, level: str, key: str, text) -> bool:
-        """Log `text` (a string, or a callable making it, so that a suppressed message costs no
-        formatting) at `level` unless `key` was logged within the period; True if logged."""
+        """
+        Log `text` at `level` unless `key` was logged within the period; True if logged.
+
+        `text` is a string, or a callable making it, so that a suppressed message costs no
+        formatting.
+        """
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self.period_s:
@@ -135,10 +148,14 @@ class ThrottledLogger:
 
 
 def make_executor(context=None, kind: str | None = None):
-    """The executor every node of the package spins on: rclpy's EventsExecutor by default (its
-    event queue is in C++; measured here it halves the per-hop latency of the
-    SingleThreadedExecutor at a third of the idle CPU, docs/benchmarks.md). ASYM_EXECUTOR=single
-    or multi selects rclpy's SingleThreadedExecutor or MultiThreadedExecutor instead."""
+    """
+    Make the executor every node of the package spins on.
+
+    Rclpy's EventsExecutor by default (its event queue is in C++; measured here it halves the
+    per-hop latency of the SingleThreadedExecutor at a third of the idle CPU, docs/benchmarks.md).
+    ASYM_EXECUTOR=single or multi selects rclpy's SingleThreadedExecutor or MultiThreadedExecutor
+    instead.
+    """
     import os
 
     kind = kind or os.environ.get("ASYM_EXECUTOR", "events")
@@ -155,9 +172,12 @@ def make_executor(context=None, kind: str | None = None):
 
 
 def spin_executor(executor, until=None) -> None:
-    """Spin until the executor's context shuts down (or `until()` is true). A loop of spin_once,
-    not spin(): in rclpy 9.1.2 the EventsExecutor's spin() neither fires timers nor delivers
-    messages here, while spin_once does both."""
+    """
+    Spin until the executor's context shuts down (or `until()` is true).
+
+    A loop of spin_once, not spin(): in rclpy 9.1.2 the EventsExecutor's spin() neither fires
+    timers nor delivers messages here, while spin_once does both.
+    """
     import gc
 
     import rclpy
@@ -175,9 +195,13 @@ def spin_executor(executor, until=None) -> None:
 
 
 def spin_node(node_factory, args=None) -> int:
-    """main() body shared by every node: init, spin, clean shutdown; a start-up error is one
-    clear line on stderr and exit status 2 (no traceback). A node that sets `exit_code` (the
-    simulator after its episodes) ends the spin and exits with that status."""
+    """
+    Spin a node: the main() body shared by every node.
+
+    Init, spin, clean shutdown; a start-up error is one clear line on stderr and exit status 2 (no
+    traceback). A node that sets `exit_code` (the simulator after its episodes) ends the spin and
+    exits with that status.
+    """
     import sys
 
     import rclpy

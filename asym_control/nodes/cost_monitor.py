@@ -1,4 +1,5 @@
-"""`cost_monitor`: what the controller costs, live.
+"""
+`cost_monitor`: what the controller costs, live.
 
 Counts the selection of every control step (`selection`, one per forwarded command) and the
 rewards (`reward`), and computes with the evaluator's arithmetic (runtime.CostAccumulator over
@@ -94,8 +95,11 @@ class CostMonitorNode(Node):
             self.pending_ends.popleft()
 
     def summarise(self, steps: int, seen: float, rewards: list[float]) -> bool:
-        """The summary of the oldest ended episode, once its selections (and every node's
-        counters from after its end) are in; False: not yet."""
+        """
+        Publish the summary of the oldest ended episode once its data are in.
+
+        Its selections, and every node's counters from after its end; False: not yet.
+        """
         waited = time.monotonic() - seen
         if len(self.selections) < steps and waited < GRACE_S:
             return False  # selections of this episode still in flight
@@ -145,8 +149,11 @@ class CostMonitorNode(Node):
         return MarkerArray(markers=markers)
 
     def dot_messages(self) -> tuple[list, list]:
-        """Points and colours of the strip, from message objects made once: in the one-process
-        graph this runs on the control thread, so it must stay cheap."""
+        """
+        Points and colours of the strip, from message objects made once.
+
+        In the one-process graph this runs on the control thread, so it must stay cheap.
+        """
         if self._dot_cache is None:
             self._dot_cache = {}
             self._dot_cache["points"] = [Point(x=x, y=0.0, z=z) for x, z in self.timeline.slots()]

@@ -1,4 +1,5 @@
-"""`lifecycle_manager`: brings the graph's lifecycle nodes (the safety node) to active, once.
+"""
+`lifecycle_manager`: brings the graph's lifecycle nodes (the safety node) to active, once.
 
 As nav2's lifecycle manager does for its servers: configure each managed node as soon as its
 services exist, then wait for the robot's state (a message on `wait_for_topic`, the driver's

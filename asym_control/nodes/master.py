@@ -1,4 +1,5 @@
-"""`master`: the master policy and the gate.
+"""
+`master`: the master policy and the gate.
 
 On every /joint_states message: builds the observation with the task's observation function,
 runs the DQN every n_omega control steps, and forwards the state to the selected sub-policy only

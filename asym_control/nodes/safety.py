@@ -1,4 +1,5 @@
-"""`safety`: the lifecycle node between the gate and a robot's ros2_control controller.
+"""
+`safety`: the lifecycle node between the gate and a robot's ros2_control controller.
 
 It takes the gate's normalised action (std_msgs/Float64MultiArray on /asym/actuator_command, the
 task's joint order), turns it into a joint position target from the measured pose
@@ -142,8 +143,12 @@ class SafetyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_process_exit(self) -> None:
-        """The process is being stopped (SIGINT/SIGTERM, as `ros2 launch` does at shutdown): an
-        active node deactivates, sending its hold, and waits briefly for the controller to have it."""
+        """
+        Hold the arm: the process is being stopped (SIGINT/SIGTERM, as `ros2 launch` does at shutdown).
+
+        An active node deactivates, sending its hold, and waits briefly for the controller to have
+        it.
+        """
         if self.layer is not None and self.layer.active:
             self.send(self.layer.deactivate(time.monotonic()))
             self.get_logger().warning("stopped while active: hold sent")

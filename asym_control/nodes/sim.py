@@ -1,4 +1,5 @@
-"""`sim`: the MuJoCo task of training as a ROS 2 robot.
+"""
+`sim`: the MuJoCo task of training as a ROS 2 robot.
 
 Publishes sensor_msgs/JointState on /joint_states (every joint of the task, root joints
 included, by name) stamped with simulation time since the episode began, and the reward of
@@ -236,9 +237,12 @@ class SimNode(Node):
                 self.reward_pub.publish(out)
 
     def advance(self, action: np.ndarray) -> Float64MultiArray | None:
-        """One control step with `action`, an episode's end included. Returns the step's reward
-        message for the caller to send, or None once the last episode has ended (its reward and
-        `sim_done` are sent here)."""
+        """
+        One control step with `action`, an episode's end included.
+
+        Returns the step's reward message for the caller to send, or None once the last episode has
+        ended (its reward and `sim_done` are sent here).
+        """
         _, reward, terminated, truncated = self.env.step(action, observe=False)
         self.sim_steps += 1
         out = reward_message(self.episode, self.env.t - 1, reward, terminated, truncated)

@@ -1,4 +1,5 @@
-"""`standin`: the MuJoCo arm behaving like a ros2_control arm, for tests and demos.
+"""
+`standin`: the MuJoCo arm behaving like a ros2_control arm, for tests and demos.
 
 Same topics and types as a real arm's driver with a position controller: publishes
 sensor_msgs/JointState on /joint_states (the arm's joints in the driver's own order, plus a

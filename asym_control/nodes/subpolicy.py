@@ -1,4 +1,5 @@
-"""`small` / `large`: one sub-policy (the same node, run twice with different parameters).
+"""
+`small` / `large`: one sub-policy (the same node, run twice with different parameters).
 
 Loads its actor from the checkpoint and computes only when the master forwards it a state, that
 is, only while it is selected. The command goes back to the master as sensor_msgs/JointState

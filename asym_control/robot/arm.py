@@ -1,7 +1,10 @@
-"""The arm as a robot (ROS-free, no simulator): kinematics and limits read from urdf/arm.urdf, its
-joints, and how a normalised action becomes a position target. The safety layer reads its limits
-from here; the reaching task (asym_control.tasks.arm) computes its observation with this
-forward kinematics, and builds its MuJoCo model from the same URDF.
+"""
+The arm as a robot (ROS-free, no simulator).
+
+Kinematics and limits read from urdf/arm.urdf, its joints, and how a normalised action becomes a
+position target. The safety layer reads its limits from here; the reaching task
+(asym_control.tasks.arm) computes its observation with this forward kinematics, and builds its
+MuJoCo model from the same URDF.
 
 Actions: a in [-1, 1]^6 moves each joint's position target by at most `MAX_STEP_FRACTION` of its
 velocity limit times the control period from the measured position (a velocity-bounded
@@ -76,8 +79,12 @@ class ArmDescription:
         return np.array([j.effort for j in self.joints])
 
     def forward(self, q: np.ndarray) -> np.ndarray:
-        """Position of `tip` in the root frame for joint positions q (URDF convention: a joint's
-        frame is its origin in the parent's frame, then the motion about/along its axis)."""
+        """
+        Position of `tip` in the root frame for joint positions q.
+
+        URDF convention: a joint's frame is its origin in the parent's frame, then the
+        motion about/along its axis.
+        """
         T = np.eye(4)
         i = 0
         for j in self.chain:
@@ -128,8 +135,11 @@ def _floats(text: str | None, n: int, default: float = 0.0) -> np.ndarray:
 
 
 def load_arm(path: Path | str, tip: str = "tool0") -> ArmDescription:
-    """Parse the kinematic chain from the URDF's root link to `tip`; clear errors for a file
-    that is not a URDF, a missing tip, or a movable joint without limits."""
+    """
+    Parse the kinematic chain from the URDF's root link to `tip`.
+
+    Clear errors for a file that is not a URDF, a missing tip, or a movable joint without limits.
+    """
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
@@ -182,8 +192,12 @@ GOAL_NAMES = ("goal_x", "goal_y", "goal_z")
 
 def action_to_target(action: np.ndarray, position: np.ndarray, arm: ArmDescription | None = None,
                      dt: float = ARM_CONTROL_DT) -> np.ndarray:
-    """The joint position target for a normalised action: at most MAX_STEP_FRACTION of the
-    velocity limit times dt from the measured position, inside the position limits."""
+    """
+    Return the joint position target for a normalised action.
+
+    At most MAX_STEP_FRACTION of the velocity limit times dt from the measured position, inside the
+    position limits.
+    """
     arm = arm or default_arm()
     step = MAX_STEP_FRACTION * arm.velocity * dt
     target = np.asarray(position) + np.clip(action, -1.0, 1.0) * step

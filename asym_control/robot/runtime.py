@@ -1,4 +1,5 @@
-"""The deployment runtime, free of ROS: what the master, sub-policy and cost-monitor nodes do.
+"""
+The deployment runtime, free of ROS: what the master, sub-policy and cost-monitor nodes do.
 
 The nodes in asym_control.nodes are thin adapters over these classes (message -> array ->
 decision -> message), so the logic is tested without a ROS graph and the graph tests stay few.
@@ -22,7 +23,8 @@ class StateRejected(ValueError):
 
 
 class JointMap:
-    """Maps a JointState's (names, positions, velocities) onto a task's joint order, by name.
+    """
+    Maps a JointState's (names, positions, velocities) onto a task's joint order, by name.
 
     Joints may come in any order; joints the task does not know are ignored; a missing joint,
     a length mismatch or a non-finite value rejects the whole state.
@@ -46,8 +48,12 @@ class JointMap:
         return self._index
 
     def robot_state(self, names, position, velocity, sensors=None) -> RobotState:
-        """sensors=None: the task's sensors (a goal, say) are read by name from `position`, as
-        the master forwards them to the sub-policies; otherwise they are given here."""
+        """
+        Build the gate's core for `spec`.
+
+        sensors=None: the task's sensors (a goal, say) are read by name from `position`, as
+        the master forwards them to the sub-policies; otherwise they are given here.
+        """
         n = len(names)
         if len(position) != n or len(velocity) != n:
             raise StateRejected(f"joint state has {n} names but {len(position)} positions and "
@@ -70,7 +76,8 @@ class JointMap:
 
 
 class MasterCore:
-    """The master's decisions: every n_omega control steps the DQN picks a sub-policy.
+    """
+    The master's decisions: every n_omega control steps the DQN picks a sub-policy.
 
     Falls back to the small sub-policy while the large one is marked unavailable.
     """
@@ -93,8 +100,7 @@ class MasterCore:
         return self.step % self.cfg.n_omega == 0 or self.option is None
 
     def select(self, obs: np.ndarray | None) -> int:
-        """The option for this control step (call once per step); `obs` is read only where
-        `deciding`."""
+        """Return the option for this control step (call once per step); `obs` is read only where `deciding`."""
         if self.deciding:
             if self.policy.master is None:
                 self.option = self.cfg.options()[0]
@@ -124,8 +130,11 @@ def command_ok(command, act_dim: int) -> str | None:
 
 
 class RunningStats:
-    """Count, mean, maximum and a bounded window (a ring buffer) for percentiles of a timing in
-    seconds. Adding is O(1) and allocates nothing: it runs in the control loop."""
+    """
+    Count, mean, maximum and a bounded window (a ring buffer) for percentiles of a timing in seconds.
+
+    Adding is O(1) and allocates nothing: it runs in the control loop.
+    """
 
     def __init__(self, window: int = 2000):
         self.window = int(window)
@@ -143,7 +152,7 @@ class RunningStats:
 
     @property
     def recent(self) -> np.ndarray:
-        """The last `window` samples (in no particular order)."""
+        """Return the last `window` samples (in no particular order)."""
         return self._ring[: min(self.count, self.window)]
 
     @property
@@ -155,7 +164,8 @@ class RunningStats:
 
 
 class DeadlineMeter:
-    """Latency and missed deadlines of a real-time control loop (the simulator's side).
+    """
+    Latency and missed deadlines of a real-time control loop (the simulator's side).
 
     Each period the loop sends a state (`sent`), and at its next tick (`tick`) applies the newest
     command it has. The command travels as a plain array that cannot say which state it answers
@@ -166,7 +176,8 @@ class DeadlineMeter:
 
     Latency: from a state sent to its command, every answered state, late ones included. Missed:
     a state whose command arrived after the next tick, or never (forgotten after `remember`
-    periods, at an episode's restart, at the end)."""
+    periods, at an episode's restart, at the end).
+    """
 
     def __init__(self, window: int = 100_000, remember: int = 64):
         self.latency = RunningStats(window)
@@ -187,8 +198,11 @@ class DeadlineMeter:
         self.t_command = t
 
     def copy(self, stamp: int, t: float) -> float | None:
-        """The stamped copy of the command for `stamp` arrived at `t`: its latency, or None for a
-        state not outstanding (forgotten, or a copy seen twice)."""
+        """
+        Record that the stamped copy of the command for `stamp` arrived at `t`.
+
+        Its latency, or None for a state not outstanding (forgotten, or a copy seen twice).
+        """
         sent = self.sent_at.pop(stamp, None)
         if sent is None:
             return None
@@ -204,18 +218,18 @@ class DeadlineMeter:
         return self.newest is None or self.newest not in self.sent_at
 
     def tick(self, t: float) -> None:
-        """The next period begins: the newest state's command must have come by now."""
+        """Begin the next period: the newest state's command must have come by now."""
         if not self.newest_answered and self.newest not in self.deadline:
             self.deadline[self.newest] = t
 
     def restart(self) -> None:
-        """The stamps restart (a new episode): what is outstanding is lost."""
+        """Restart the stamps (a new episode): what is outstanding is lost."""
         for stamp in list(self.sent_at):
             self._forget(stamp)
         self.newest = None
 
     def finish(self) -> None:
-        """The run ends: states past their tick and still unanswered are missed."""
+        """End the run: states past their tick and still unanswered are missed."""
         for stamp in [s for s in self.sent_at if s in self.deadline]:
             self._forget(stamp)
 
@@ -238,10 +252,12 @@ class Timer:
 
 
 class CostAccumulator:
-    """Per-episode usage and FLOPs, with exactly the arithmetic of `asym-control eval`.
+    """
+    Per-episode usage and FLOPs, with exactly the arithmetic of `asym-control eval`.
 
     Over all episodes it keeps running sums, not a list: a cost monitor that runs for days
-    holds the same few numbers."""
+    holds the same few numbers.
+    """
 
     def __init__(self, costs: CostTable, mode: str):
         self.costs = costs
@@ -307,8 +323,11 @@ LARGE_RGBA = (1.0, 0.85, 0.0, 1.0)
 
 
 class Timeline:
-    """The scrolling strip of the RViz timeline: one dot per control step, newest on the right,
-    at most `capacity` of them (a ring buffer), cleared at each episode start.
+    """
+    The scrolling strip of the RViz timeline.
+
+    One dot per control step, newest on the right, at most `capacity` of them (a ring buffer),
+    cleared at each episode start.
 
     Geometry is in a fixed frame: the strip spans `width` metres centred on x = 0 at `height`.
     """

@@ -1,4 +1,5 @@
-"""The safety layer between the gate and a robot's controller (ROS-free).
+"""
+The safety layer between the gate and a robot's controller (ROS-free).
 
 Every command that leaves it is a joint position target that
 - is finite,
@@ -45,9 +46,14 @@ class Limits:
 
 def limits_from_urdf(arm: ArmDescription, joint_names: list[str] | tuple[str, ...],
                      overrides: dict[str, dict] | None = None, velocity_scale: float = 1.0) -> Limits:
-    """The limits of `joint_names` (the controller's joint order) from the URDF, tightened by
-    `overrides` ({joint: {lower, upper, velocity}}). Clear errors for a joint the URDF does not
-    have, a URDF joint the controller lacks, and an override that is looser than the URDF."""
+    """
+    Read the limits of `joint_names` (the controller's joint order) from the URDF.
+
+    Tightened by `overrides` ({joint: {lower, upper, velocity}}).
+
+    Clear errors for a joint the URDF does not have, a URDF joint the controller lacks, and an
+    override that is looser than the URDF.
+    """
     urdf = {j.name: j for j in arm.joints}
     names = tuple(joint_names)
     unknown = [n for n in names if n not in urdf]
@@ -97,7 +103,8 @@ def limits_from_urdf(arm: ArmDescription, joint_names: list[str] | tuple[str, ..
 
 
 class SafetyLayer:
-    """State machine: inactive -> active (soft start) -> inactive; e-stop latches until reset.
+    """
+    State machine: inactive -> active (soft start) -> inactive; e-stop latches until reset.
 
     update_state(q, t) with every measured state; command(target, t) for every command from the
     gate; both return what must be sent to the controller (None: nothing to send).
@@ -146,8 +153,11 @@ class SafetyLayer:
             self.reanchored += 1
 
     def activate(self, t: float) -> bool:
-        """Let commands through from now on, starting with a soft start from the measured pose.
-        Refused (False) without a fresh state or while e-stopped."""
+        """
+        Let commands through from now on, starting with a soft start from the measured pose.
+
+        Refused (False) without a fresh state or while e-stopped.
+        """
         if self.estopped or not self.state_fresh(t):
             return False
         self.active = True
@@ -162,13 +172,13 @@ class SafetyLayer:
         return self.hold(t)
 
     def estop(self, t: float) -> np.ndarray | None:
-        """Latched: no command passes until reset_estop(); the robot holds where it is."""
+        """Latch the e-stop: no command passes until it is reset; the robot holds where it is."""
         self.estopped = True
         self.active = False
         return self.hold(t)
 
     def reset_estop(self) -> None:
-        """Clears the e-stop; the layer stays inactive until activated again (soft start)."""
+        """Clear the e-stop; the layer stays inactive until activated again (soft start)."""
         self.estopped = False
 
     # --- outputs --------------------------------------------------------------------------------
@@ -184,14 +194,14 @@ class SafetyLayer:
         return self.last.copy()
 
     def watchdog(self, t: float) -> np.ndarray | None:
-        """Called periodically: the first time the state is stale while active, one hold."""
+        """Check the state's age (call periodically): the first time the state is stale while active, one hold."""
         if self.active and not self.holding and not self.state_fresh(t):
             self.holding = True
             return self.hold(t)
         return None
 
     def command(self, target: np.ndarray, t: float) -> np.ndarray | None:
-        """The safe command for a position target from the gate, or None (dropped)."""
+        """Return the safe command for a position target from the gate, or None (dropped)."""
         target = np.asarray(target, dtype=np.float64)
         if not self.active or self.estopped:
             return None

@@ -1,5 +1,7 @@
-"""Tasks: one registry, one observation function per task (a function of the robot's state), the
-environments behind them, and every task as a gymnasium.Env (`gym_env`).
+"""
+Tasks: one registry, one observation function per task, their environments.
+
+An observation is a function of the robot's state; every task is also a gymnasium.Env (`gym_env`).
 
 The registry is re-exported here: `from asym_control.tasks import register_task, get_task`.
 """

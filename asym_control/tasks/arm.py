@@ -1,4 +1,5 @@
-"""The arm-reach task: the package's 6-DoF arm (urdf/arm.urdf) in MuJoCo, reaching a goal.
+"""
+The arm-reach task: the package's 6-DoF arm (urdf/arm.urdf) in MuJoCo, reaching a goal.
 
 One source of truth: MuJoCo loads urdf/arm.urdf, and `build_mujoco_model` adds, in this one
 place, what MuJoCo needs and a URDF cannot say (position servos, gravity compensation, a floor,
@@ -34,8 +35,11 @@ MAX_REACH = 0.9                # m from the shoulder: inside the arm's ~1 m reac
 
 
 def arm_observation(state) -> np.ndarray:
-    """arm-reach: cos q (6), sin q (6), joint velocities / velocity limits (6), tool position (3),
-    goal (3), goal - tool (3). RobotState.sensors holds the goal (x, y, z) in the base frame."""
+    """
+    arm-reach: cos q (6), sin q (6), joint velocities / velocity limits (6), tool position (3), goal (3), goal.
+
+    Tool (3). RobotState.sensors holds the goal (x, y, z) in the base frame.
+    """
     arm = default_arm()
     q = np.asarray(state.position, dtype=np.float64)
     tool = arm.forward(q)
@@ -45,8 +49,7 @@ def arm_observation(state) -> np.ndarray:
 
 
 def sample_goal(rng: np.random.Generator, arm: ArmDescription | None = None) -> np.ndarray:
-    """A goal uniform in the table-top workspace in front of the arm, within MAX_REACH of the
-    shoulder."""
+    """Draw a goal uniform in the table-top workspace, within MAX_REACH of the shoulder."""
     while True:
         p = rng.uniform(WORKSPACE_LOW, WORKSPACE_HIGH)
         if np.linalg.norm(p - SHOULDER) <= MAX_REACH:
@@ -56,9 +59,12 @@ def sample_goal(rng: np.random.Generator, arm: ArmDescription | None = None) -> 
 # --- MuJoCo ----------------------------------------------------------------------------------
 
 def build_mujoco_model(urdf: Path | str | None = None):
-    """urdf/arm.urdf in MuJoCo, with what MuJoCo needs added here and only here: a position servo
-    per joint (force limited to the URDF's effort), gravity compensation (a real arm's
-    controller does it), a floor, a tool0 site, and a mocap target marker."""
+    """
+    urdf/arm.urdf in MuJoCo, with what MuJoCo needs added here and only here.
+
+    A position servo per joint (force limited to the URDF's effort), gravity compensation (a real
+    arm's controller does it), a floor, a tool0 site, and a mocap target marker.
+    """
     import mujoco
 
     arm = load_arm(urdf or arm_urdf_path())
@@ -95,7 +101,8 @@ def build_mujoco_model(urdf: Path | str | None = None):
 
 
 class ArmReachEnv(TaskEnv):
-    """Goal-conditioned reaching in MuJoCo, the TaskEnv interface.
+    """
+    Goal-conditioned reaching in MuJoCo, the TaskEnv interface.
 
     reward = -distance(tool, goal) in metres per step, +1 per step inside SUCCESS_RADIUS.
     Episodes are truncated after `episode_steps`; nothing terminates them.
@@ -118,14 +125,14 @@ class ArmReachEnv(TaskEnv):
         self.goal = np.zeros(3)
 
     def reseed(self, seed: int) -> None:
-        """The next reset() draws its start pose and goal from `seed` again."""
+        """Reseed: the next reset() draws its start pose and goal from `seed` again."""
         self.rng = np.random.default_rng(int(seed))
 
     def robot_state(self) -> RobotState:
         return RobotState(self.data.qpos[self._qadr].copy(), self.data.qvel[self._vadr].copy(), self.goal.copy())
 
     def native_observation(self) -> np.ndarray:
-        """The observation from MuJoCo's own kinematics (the tool0 site), to check arm_observation."""
+        """Return the observation from MuJoCo's own kinematics (the tool0 site), to check arm_observation."""
         q, v, tool = self.data.qpos[self._qadr], self.data.qvel[self._vadr], self.tool_position()
         return np.concatenate([np.cos(q), np.sin(q), v / self.arm.velocity, tool, self.goal, self.goal - tool])
 

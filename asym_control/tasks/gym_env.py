@@ -1,5 +1,8 @@
-"""Every task as a gymnasium.Env: the same MuJoCo task and observation function, for any RL
-library (Stable-Baselines3 among them) to run on exactly what asym_control trains on.
+"""
+Every task as a gymnasium.Env.
+
+The same MuJoCo task and observation function, for any RL library (Stable-Baselines3 among them) to
+run on exactly what asym_control trains on.
 
 Importing this module registers each task with gymnasium under the package's namespace:
 
@@ -42,7 +45,7 @@ class TaskGymEnv(gym.Env):
 
 
 def gym_id(task: str) -> str:
-    """The gymnasium id of a task: asym_control/<task>, with -v0 unless it has a version."""
+    """Return the gymnasium id of a task: asym_control/<task>, with -v0 unless it has a version."""
     versioned = "-v" in task and task.rsplit("-v", 1)[1].isdigit()
     return f"{NAMESPACE}/{task}" if versioned else f"{NAMESPACE}/{task}-v0"
 

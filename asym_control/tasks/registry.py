@@ -1,4 +1,5 @@
-"""Tasks: one registry, one observation function per task, and the environments behind them.
+"""
+Tasks: one registry, one observation function per task, and the environments behind them.
 
 Every task's observation is a pure function of the robot's state -- joint positions and
 velocities in the task's joint order (root/base joints included), plus the task's extra sensors
@@ -62,7 +63,8 @@ WALKER_TORSO_Z0 = 1.3  # torso body's rest height in walker.xml; height = 1.3 + 
 
 
 def walker_observation(state: RobotState) -> np.ndarray:
-    """dm_control walker: orientations (14), torso height (1), velocities (9).
+    """
+    dm_control walker: orientations (14), torso height (1), velocities (9).
 
     Orientations are the (xx, xz) entries of each body's rotation matrix. In the planar walker
     every joint turns about the y axis: rooty about +y, the leg joints about -y, so a body's
@@ -126,11 +128,14 @@ ENV_FACTORIES = {"dm_control": lambda *args: DMControlEnv(*args), "gymnasium": l
 
 
 def register_task(spec: TaskSpec, replace: bool = False) -> TaskSpec:
-    """Add a task from a user's own code: train, evaluate, deploy and `gymnasium.make` it like
-    the paper's. `spec.observation` is the one function of the robot's state that training and
-    the nodes use; for a dm_control task, `suite="dm_control"`, `env_id="domain/task"`, and
-    `joint_names` / `sensor_names` name the model's joints and sensors. A name already taken is
-    refused unless `replace`."""
+    """
+    Add a task from a user's own code: train, evaluate, deploy and `gymnasium.make` it like the paper's.
+
+    `spec.observation` is the one function of the robot's state that training and the nodes use;
+    for a dm_control task, `suite="dm_control"`, `env_id="domain/task"`, and `joint_names` /
+    `sensor_names` name the model's joints and sensors. A name already taken is refused unless
+    `replace`.
+    """
     if not isinstance(spec, TaskSpec):
         raise TypeError(f"register_task takes a TaskSpec, got {type(spec).__name__}")
     if spec.name in TASKS and not replace:
@@ -185,7 +190,8 @@ def get_task(name: str) -> TaskSpec:
 # --- environments ----------------------------------------------------------------------------
 
 class TaskEnv:
-    """reset() -> obs; step(a in [-1,1]^A) -> (obs, reward, terminated, truncated).
+    """
+    reset() -> obs; step(a in [-1,1]^A) -> (obs, reward, terminated, truncated).
 
     step(a, observe=False) returns None for obs: the simulator node publishes the robot state,
     not the observation, and saves computing it every control step.
@@ -242,7 +248,7 @@ class DMControlEnv(TaskEnv):
         return self.observation() if observe else None, float(ts.reward), bool(terminated), bool(truncated)
 
     def reseed(self, seed: int) -> None:
-        """The next reset() starts the task's own random stream again from `seed`."""
+        """Reseed: the next reset() starts the task's own random stream again from `seed`."""
         self._env.task.random.seed(int(seed))
 
     def rng_state(self) -> str:
@@ -294,7 +300,7 @@ class GymnasiumEnv(TaskEnv):
         return self.observation() if observe else None, float(reward), bool(terminated), bool(truncated)
 
     def reseed(self, seed: int) -> None:
-        """The next reset() starts the environment's random stream again from `seed`."""
+        """Reseed: the next reset() starts the environment's random stream again from `seed`."""
         self._seed, self._seeded = int(seed), False
 
     def rng_state(self) -> str:

@@ -1,4 +1,7 @@
-"""Checkpoints: safetensors weights plus a JSON config. Nothing is ever unpickled.
+"""
+Checkpoints: safetensors weights plus a JSON config.
+
+Nothing is ever unpickled.
 
 A run directory holds
   config.json            the run's full TrainConfig

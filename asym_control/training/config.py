@@ -18,7 +18,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run. Defaults are the paper's (Tables I and II)."""
+    """
+    Everything that decides a training run.
+
+    Defaults are the paper's (Tables I and II).
+    """
 
     task: str = "walker-stand"
     mode: str = "asym"

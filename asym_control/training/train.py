@@ -1,4 +1,5 @@
-"""Training loop: MuJoCo in the loop, one gradient step per learner per control step.
+"""
+Training loop: MuJoCo in the loop, one gradient step per learner per control step.
 
 Checkpoints are written at the first episode end after every `checkpoint_every` steps, so that
 a run resumed from one restarts exactly where the uninterrupted run would have been: the next
@@ -53,7 +54,10 @@ class Recorder:
 
 def train(cfg: TrainConfig, run_dir: Path | None, resume: bool = False, progress: bool = True,
           trace: list | None = None, stop_after: int | None = None) -> dict:
-    """Train `cfg` into `run_dir`. `trace`, if given, receives (step, option, action, reward).
+    """
+    Train `cfg` into `run_dir`.
+
+    `trace`, if given, receives (step, option, action, reward).
 
     `stop_after` ends the loop early after that many steps in total (used to test resumption
     without killing a process); checkpoints are still only written at episode ends.
