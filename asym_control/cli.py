@@ -286,12 +286,12 @@ def cmd_launch(a) -> int:
                        cpu_latency_us=a.cpu_latency_us, sim_time=a.use_sim_time)
 
 
-def cmd_train(a) -> int:
+def train_config(a):
+    """Build the TrainConfig of parsed `asym-control train` arguments (also each sweep trial's)."""
     from asym_control.training.config import TrainConfig
     from asym_control.learning.settings import DQNConfig, SACConfig
-    from asym_control.training.train import prepare_run_dir, train
 
-    cfg = TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
+    return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                       sac=SACConfig(critic_units=a.critic_units),
                       dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit,
                                     exploration_hold=a.exploration_hold, train_freq_unit=a.master_train_freq),
@@ -301,23 +301,34 @@ def cmd_train(a) -> int:
                       checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
                       episode_steps=a.episode_steps, parallel=not a.single_process,
                       eval_every=a.eval_every, eval_episodes=a.eval_episodes)
-    cfg = prepare_run_dir(a.out, cfg, a.resume)
+
+
+def cmd_train(a) -> int:
+    from asym_control.training.train import prepare_run_dir, train
+
+    cfg = prepare_run_dir(a.out, train_config(a), a.resume)
     _record_invocation(a.out, argv=sys.argv)
     summary = train(cfg, a.out, resume=a.resume, progress=not a.no_progress)
     print(json.dumps(summary))
     return 0
 
 
-def _record_invocation(run_dir: Path, argv: list[str]) -> None:
-    """Append the command line and the source commit to run_dir/invocations.jsonl (provenance)."""
-    import datetime
+def source_commit() -> str | None:
+    """Return the git commit of the package's source, or None outside a checkout."""
     import subprocess
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=10).stdout.strip() or None
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
-        commit = None
+        return None
+
+
+def _record_invocation(run_dir: Path, argv: list[str]) -> None:
+    """Append the command line and the source commit to run_dir/invocations.jsonl (provenance)."""
+    import datetime
+
+    commit = source_commit()
     run_dir.mkdir(parents=True, exist_ok=True)
     entry = {"command": " ".join(["asym-control"] + argv[1:]), "commit": commit,
              "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

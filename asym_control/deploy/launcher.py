@@ -48,10 +48,10 @@ _TRAMPOLINE = (
 
 def parse_pins(specs: list[str] | None) -> dict[str, set[int]]:
     """
-    `--pin NAME[,NAME...]:CPU[,CPU...]` (repeatable) -> {node name.
+    Parse `--pin NAME[,NAME...]:CPU[,CPU...]` (repeatable) into {node name: CPUs}.
 
-    CPUs}: each named node's process may run only on those CPUs (sched_setaffinity, as `taskset` or
-    a launch_ros Node's `prefix="taskset -c ..."`). Raises GraphError on a malformed spec or a CPU
+    Each named node's process may run only on those CPUs (sched_setaffinity, as `taskset` or a
+    launch_ros Node's `prefix="taskset -c ..."`). Raises GraphError on a malformed spec or a CPU
     this process may not use.
     """
     pins: dict[str, set[int]] = {}

@@ -49,7 +49,7 @@ class JointMap:
 
     def robot_state(self, names, position, velocity, sensors=None) -> RobotState:
         """
-        Build the gate's core for `spec`.
+        Return the robot's state from a joint state's names, positions and velocities.
 
         sensors=None: the task's sensors (a goal, say) are read by name from `position`, as
         the master forwards them to the sub-policies; otherwise they are given here.
