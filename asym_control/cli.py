@@ -152,6 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--seed", type=_nonnegative_int, default=None)
     rc.add_argument("--timeout", type=_positive(float), default=600.0)
 
+    sw = sub.add_parser("sweep", help="a grid of training runs on Ray: this machine's cores, or a cluster",
+                        description="Train and evaluate every trial of tasks x modes x seeds x lambda x n_omega "
+                                    "as Ray tasks of one CPU; one JSON per finished trial in --results; run "
+                                    "again to continue an interrupted grid.")
+    sw.add_argument("--tasks", required=True, help="comma-separated task names")
+    sw.add_argument("--modes", default="asym,large,small", help="comma-separated: asym, large, small")
+    sw.add_argument("--seeds", default="0-2", help="0,1,2 or 0-4 (default 0-2)")
+    sw.add_argument("--steps", type=_positive(int), required=True, help="control steps per trial")
+    sw.add_argument("--lambdas", default=None, help="comma-separated lambdas of the asym trials (default: the task's)")
+    sw.add_argument("--n-omegas", default=None, help="comma-separated n_omega of the asym trials (default 5)")
+    sw.add_argument("--asym-args", default="", metavar="FLAGS",
+                    help="more `asym-control train` flags for the asym trials, as "
+                         "--asym-args=\"--cost-free 100000 ...\"")
+    sw.add_argument("--train-args", default="", metavar="FLAGS",
+                    help="more `asym-control train` flags for every trial, as --train-args=\"...\"")
+    sw.add_argument("--results", type=Path, required=True, help="folder of the results (a small JSON per trial)")
+    sw.add_argument("--work-dir", type=Path, default=Path("runs/sweep"),
+                    help="run folders (checkpoints, buffers), on each node that runs a trial (default runs/sweep)")
+    sw.add_argument("--address", default=None,
+                    help="a running Ray cluster (the address `ray start --head` prints, or auto); default: "
+                         "start Ray on this machine")
+    sw.add_argument("--cpus", type=_positive(int), default=None, help="CPUs of the local Ray (default: all cores)")
+    sw.add_argument("--eval-episodes", type=_positive(int), default=50)
+    sw.add_argument("--eval-seed", type=_nonnegative_int, default=0)
+    sw.add_argument("--dry-run", action="store_true", help="list the trials and whether each has a result, then stop")
+
     la = sub.add_parser("launch", help="run a robot's ROS 2 graph (config/<robot>.yaml) and summarise it")
     la.add_argument("robot", help="walker or arm")
     la.add_argument("--standin", action="store_true",
@@ -292,15 +318,15 @@ def train_config(a):
     from asym_control.learning.settings import DQNConfig, SACConfig
 
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
-                      sac=SACConfig(critic_units=a.critic_units),
-                      dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit,
-                                    exploration_hold=a.exploration_hold, train_freq_unit=a.master_train_freq),
-                      cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
-                      no_cost=a.no_cost, separate_buffers=a.separate_buffers,
-                      cost_warmup_steps=a.cost_warmup, cost_free_steps=a.cost_free,
-                      checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
-                      episode_steps=a.episode_steps, parallel=not a.single_process,
-                      eval_every=a.eval_every, eval_episodes=a.eval_episodes)
+                       sac=SACConfig(critic_units=a.critic_units),
+                       dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit,
+                                     exploration_hold=a.exploration_hold, train_freq_unit=a.master_train_freq),
+                       cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
+                       no_cost=a.no_cost, separate_buffers=a.separate_buffers,
+                       cost_warmup_steps=a.cost_warmup, cost_free_steps=a.cost_free,
+                       checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
+                       episode_steps=a.episode_steps, parallel=not a.single_process,
+                       eval_every=a.eval_every, eval_episodes=a.eval_episodes)
 
 
 def cmd_train(a) -> int:
@@ -310,6 +336,53 @@ def cmd_train(a) -> int:
     _record_invocation(a.out, argv=sys.argv)
     summary = train(cfg, a.out, resume=a.resume, progress=not a.no_progress)
     print(json.dumps(summary))
+    return 0
+
+
+def cmd_sweep(a) -> int:
+    import shlex
+
+    from asym_control.experiments.grid import GridError, expand, parse_seeds
+    from asym_control.experiments.sweep import result_path, sweep
+
+    def numbers(text, kind, name):
+        if text is None:
+            return [None]
+        try:
+            values = [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise GridError(f"{name}: expected comma-separated numbers, got {text!r}") from None
+        if not values or any(not (v >= 0) for v in values) or (kind is int and any(v < 1 for v in values)):
+            raise GridError(f"{name}: expected numbers {'>= 1' if kind is int else '>= 0'}, got {text!r}")
+        return values
+
+    asym_args, common_args = shlex.split(a.asym_args), shlex.split(a.train_args)
+    parser = build_parser()
+    for extra in (asym_args, common_args):   # a typo in the flags fails here, not in every trial
+        try:
+            train_config(parser.parse_args(["train", "--task", "walker-stand", "--steps", "1", "--out", "x",
+                                            *extra]))
+        except SystemExit:
+            raise GridError(f"not valid `asym-control train` flags: {' '.join(extra)!r}") from None
+    trials = expand([t for t in a.tasks.split(",") if t], [m for m in a.modes.split(",") if m],
+                    parse_seeds(a.seeds), a.steps, numbers(a.lambdas, float, "--lambdas"),
+                    numbers(a.n_omegas, int, "--n-omegas"), asym_args, common_args)
+    if a.dry_run:
+        for t in trials:
+            state = "done" if result_path(a.results, t).is_file() else "to run"
+            print(f"{t.name}  [{state}]  asym-control train {' '.join(t.train_argv(a.work_dir / t.name))}")
+        return 0
+    try:
+        outcome = sweep(trials, a.results, a.work_dir, address=a.address, num_cpus=a.cpus,
+                        eval_episodes=a.eval_episodes, eval_seed=a.eval_seed)
+    except KeyboardInterrupt:
+        print("asym-control sweep: interrupted; the finished trials' results are written, run the same "
+              "command again to do the rest", file=sys.stderr)
+        return 130
+    if outcome["failed"]:
+        print(f"asym-control sweep: {len(outcome['failed'])} trial(s) failed (see their .failed.txt in "
+              f"{a.results}): {', '.join(outcome['failed'])}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -380,12 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     from asym_control.deploy.launcher import GraphError
     from asym_control.evaluation.recording import RecordingError
     from asym_control.tasks.registry import UnknownTask
+    from asym_control.experiments.grid import GridError
 
     user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
-                   GraphError, RecordingError)
+                   GraphError, RecordingError, GridError)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
-                "plot": cmd_plot, "record": cmd_record, "export": cmd_export}[a.command](a)
+                "plot": cmd_plot, "record": cmd_record, "export": cmd_export, "sweep": cmd_sweep}[a.command](a)
     except user_errors as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,6 +9,7 @@ warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 os.environ["ROS_DOMAIN_ID"] = str(20 + os.getpid() % 200)
 # DDS discovery on loopback only (it otherwise multicasts on the machine's network interface)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray binds to 127.0.0.1 (test_sweep)
 
 import itertools  # noqa: E402
 

@@ -1,0 +1,128 @@
+"""
+The experiment runner: grids, and a sweep on a two-node Ray cluster on loopback, interrupted and resumed.
+
+The cluster is ray.cluster_utils.Cluster: two raylets of one CPU each on 127.0.0.1
+(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps Ray on loopback), so two trials run at a time, one on
+each node. Each trial is a real `asym-control train` and `asym-control eval` of a few hundred
+steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from asym_control.experiments.grid import GridError, Trial, expand, parse_seeds
+
+TINY = "--episode-steps 40 --learning-starts 40 --eval-every 0 --checkpoint-every 100"
+
+
+def test_the_grid_multiplies_the_masters_settings_for_asym_trials_only():
+    trials = expand(["walker-stand"], ["asym", "large"], [0, 1], 1000, lambdas=[1e-2, 1e-3], n_omegas=[5])
+    names = [t.name for t in trials]
+    assert names == ["walker-stand-asym-s0-1k-lambda0.01-nomega5", "walker-stand-asym-s0-1k-lambda0.001-nomega5",
+                     "walker-stand-asym-s1-1k-lambda0.01-nomega5", "walker-stand-asym-s1-1k-lambda0.001-nomega5",
+                     "walker-stand-large-s0-1k", "walker-stand-large-s1-1k"]
+    argv = trials[1].train_argv(Path("out"))
+    assert argv[argv.index("--lambda") + 1] == "0.001" and argv[argv.index("--n-omega") + 1] == "5"
+    # extra flags change the name (a hash of them), so results of other settings are not taken for these
+    a = expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--cost-free", "10"])[0]
+    b = expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--cost-free", "20"])[0]
+    assert a.name != b.name and a.name.startswith("walker-stand-asym-s0-1k-")
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(tasks=["walker"]), "unknown task"), (dict(modes=["medium"]), "unknown mode"),
+    (dict(seeds=[]), "no seeds"), (dict(steps=0), "steps must be positive"),
+])
+def test_a_bad_grid_is_refused_with_the_reason(kw, message):
+    args = dict(tasks=["walker-stand"], modes=["asym"], seeds=[0], steps=100)
+    args.update(kw)
+    with pytest.raises(GridError, match=message):
+        expand(**args)
+    with pytest.raises(GridError, match="seeds are integers"):
+        parse_seeds("0-x")
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "asym_control.cli", *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_the_sweep_cli_refuses_bad_input_in_one_line(tmp_path):
+    for args, message in [(["--tasks", "walker"], "unknown task"),
+                          (["--tasks", "walker-stand", "--lambdas", "a,b"], "--lambdas: expected"),
+                          (["--tasks", "walker-stand", "--asym-args=--no-such-flag"], "not valid"),
+                          (["--tasks", "walker-stand", "--seeds", "3-1"], "seeds are integers")]:
+        r = _cli("sweep", "--steps", "100", "--results", str(tmp_path / "r"), *args)
+        assert r.returncode == 2, r.stderr
+        assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture
+def cluster():
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    yield c
+    c.shutdown()
+
+
+def _wait(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_a_sweep_on_two_nodes_interrupted_and_resumed(cluster, tmp_path):
+    results, work = tmp_path / "results", tmp_path / "work"
+    grid = ["sweep", "--tasks", "walker-stand", "--modes", "asym,large", "--seeds", "0,1", "--steps", "200",
+            f"--train-args={TINY}", "--eval-episodes", "1", "--results", str(results), "--work-dir", str(work),
+            "--address", cluster.address]
+    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    driver = subprocess.Popen([sys.executable, "-m", "asym_control.cli", *grid], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        _wait(lambda: len(list(results.glob("*.json"))) >= 1 or driver.poll() is not None, 300,
+              "the first result")
+        driver.send_signal(signal.SIGINT)       # Ctrl-C in the middle of the grid
+        out = driver.communicate(timeout=120)[0]
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    first = {p.name: p.read_text() for p in results.glob("*.json")}
+    print(f"interrupted with {len(first)} of 4 results:\n{out}")
+    assert first, out
+    assert len(first) < 4 or driver.returncode == 0, out
+    # the same command again: only the trials without a result run
+    r = subprocess.run([sys.executable, "-m", "asym_control.cli", *grid], capture_output=True, text=True,
+                       timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    print(r.stdout)
+    assert f"{len(first)} already done, running {4 - len(first)}" in r.stdout or len(first) == 4, r.stdout
+    files = sorted(results.glob("*.json"))
+    assert sorted(p.stem.split("-200-")[0] for p in files) == [
+        "walker-stand-asym-s0", "walker-stand-asym-s1", "walker-stand-large-s0", "walker-stand-large-s1"]
+    for name, text in first.items():            # finished results were not redone
+        assert (results / name).read_text() == text
+    got = [json.loads(p.read_text()) for p in files]
+    for g in got:
+        assert g["steps"] == 200 and g["eval"]["episodes"] == 1 and len(g["per_episode_return"]) == 1
+        assert g["train_commands"][0]["command"].startswith("asym-control train --task walker-stand")
+        assert g["eval_command"].startswith("asym-control eval ")
+    # both nodes ran trials (one CPU each, so two trials at a time are on different nodes)
+    ran_on = {g["node"]["id"] for g in got}
+    assert ran_on == {n.node_id for n in cluster.list_all_nodes()}, ran_on
