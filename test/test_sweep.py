@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from asym_control.experiments.grid import GridError, Trial, expand, parse_seeds
+from asym_control.experiments.grid import GridError, expand, parse_seeds
 
 TINY = "--episode-steps 40 --learning-starts 40 --eval-every 0 --checkpoint-every 100"
 
