@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--eval-seed", type=_nonnegative_int, default=0)
     sw.add_argument("--dry-run", action="store_true", help="list the trials and whether each has a result, then stop")
 
+    rp = sub.add_parser("report", help="Table III and Table IV's FLOPs beside the paper's, from a results folder")
+    rp.add_argument("results", type=Path, help="a folder of result files (asym-control sweep --results)")
+    rp.add_argument("--out", type=Path, default=Path("results.md"), help="the Markdown file (default results.md)")
+    rp.add_argument("--figures", type=Path, default=None,
+                    help="folder of the PNG figures (default: <out stem>-figures beside --out)")
+
     la = sub.add_parser("launch", help="run a robot's ROS 2 graph (config/<robot>.yaml) and summarise it")
     la.add_argument("robot", help="walker or arm")
     la.add_argument("--standin", action="store_true",
@@ -386,6 +392,14 @@ def cmd_sweep(a) -> int:
     return 0
 
 
+def cmd_report(a) -> int:
+    from asym_control.experiments.report import report
+
+    report(a.results, a.out, a.figures)
+    print(f"wrote {a.out}")
+    return 0
+
+
 def source_commit() -> str | None:
     """Return the git commit of the package's source, or None outside a checkout."""
     import subprocess
@@ -454,12 +468,14 @@ def main(argv: list[str] | None = None) -> int:
     from asym_control.evaluation.recording import RecordingError
     from asym_control.tasks.registry import UnknownTask
     from asym_control.experiments.grid import GridError
+    from asym_control.experiments.results import ResultError
 
     user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
-                   GraphError, RecordingError, GridError)
+                   GraphError, RecordingError, GridError, ResultError)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
-                "plot": cmd_plot, "record": cmd_record, "export": cmd_export, "sweep": cmd_sweep}[a.command](a)
+                "plot": cmd_plot, "record": cmd_record, "export": cmd_export, "sweep": cmd_sweep,
+                "report": cmd_report}[a.command](a)
     except user_errors as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,12 +13,9 @@ to run to its end (no search, no early stopping), and a task per trial is all it
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,8 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from asym_control.experiments.grid import Trial
+from asym_control.experiments.results import collect
 
-RESULT_VERSION = 1
 # the child dies with the Ray worker that started it (PR_SET_PDEATHSIG), so a cancelled or
 # killed trial leaves no training process behind to write into its run folder
 _CHILD = ("import ctypes, os, signal, sys; "
@@ -69,36 +66,15 @@ def run_trial(trial: Trial, work_dir: str, eval_episodes: int, eval_seed: int) -
     eval_argv = ["eval", str(run_dir), "--episodes", str(eval_episodes), "--seed", str(eval_seed), "--json"]
     evaluation = json.loads(_cli(eval_argv, log))
     t2 = time.perf_counter()
-    summary = json.loads((run_dir / "train_summary.json").read_text())
-    invocations = [json.loads(x) for x in (run_dir / "invocations.jsonl").read_text().splitlines() if x]
-    curve = []
-    if (run_dir / "evals.jsonl").is_file():
-        keep = ("step", "return_mean", "return_std", "large_fraction", "flops_reduction",
-                "small_alone_return", "large_alone_return", "wall_time_s")
-        curve = [{k: e[k] for k in keep if k in e}
-                 for e in map(json.loads, (run_dir / "evals.jsonl").read_text().splitlines()) if e]
     try:
         import ray
         node_id = ray.get_runtime_context().get_node_id()
     except Exception:  # noqa: BLE001 - outside Ray (run_trial called directly)
         node_id = None
-    return {
-        "version": RESULT_VERSION,
-        "name": trial.name,
-        "trial": trial.as_dict(),
-        "train_commands": invocations,
-        "eval_command": "asym-control " + " ".join(eval_argv),
-        "steps": summary["steps"],
-        "train_wall_time_s": summary["wall_time_s"],
-        "this_attempt_s": round(t2 - t0, 1),
-        "eval_wall_time_s": round(t2 - t1, 1),
-        "node": {"id": node_id, "hostname": socket.gethostname()},
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "eval": {k: v for k, v in evaluation.items() if k != "per_episode"},
-        "per_episode_return": [e["return"] for e in evaluation.get("per_episode", []) if "return" in e],
-        "curve": curve,
-    }
+    result = collect(run_dir, trial, evaluation, "asym-control " + " ".join(eval_argv), node_id,
+                     round(t2 - t1, 1))
+    result["this_attempt_s"] = round(t2 - t0, 1)
+    return result
 
 
 def result_path(results_dir: Path, trial: Trial) -> Path:

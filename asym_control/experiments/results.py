@@ -1,0 +1,144 @@
+"""
+Results of trials: one small JSON each, made from a finished run folder, read back and grouped.
+
+`collect` turns a run folder (config.json, invocations.jsonl, train_summary.json, evals.jsonl)
+and its evaluation JSON into the result a sweep writes; `trial_of_run` recovers the trial (and so
+the name a sweep would give it) from the run's own command line, so runs trained by hand can join
+a results folder. `load` reads a folder; `variants` groups results by what was trained (task,
+mode, lambda, n_omega, extra flags), seeds together.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from asym_control.experiments.grid import Trial
+
+RESULT_VERSION = 1
+CURVE_KEYS = ("step", "return_mean", "return_std", "large_fraction", "flops_reduction",
+              "small_alone_return", "large_alone_return", "wall_time_s")
+# flags of `asym-control train` that are the trial's axes or say nothing about what is trained
+_AXES = {"--task": 1, "--mode": 1, "--seed": 1, "--steps": 1, "--out": 1, "--lambda": 1, "--n-omega": 1,
+         "--single-process": 0, "--no-progress": 0, "--resume": 0}
+
+
+class ResultError(ValueError):
+    """A run folder or result file that cannot be used, with the reason."""
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
+
+
+def trial_of_run(run_dir: Path) -> Trial:
+    """Return the trial of a run folder, from the first command line in its invocations.jsonl."""
+    inv = _jsonl(Path(run_dir) / "invocations.jsonl")
+    if not inv:
+        raise ResultError(f"{run_dir} has no invocations.jsonl: not a run folder of asym-control train")
+    argv = shlex.split(inv[0]["command"])
+    if argv[:2] != ["asym-control", "train"]:
+        raise ResultError(f"{run_dir}: the first command is not asym-control train: {inv[0]['command']}")
+    argv, axes, rest = argv[2:], {}, []
+    i = 0
+    while i < len(argv):
+        flag = argv[i].split("=", 1)[0]
+        if flag in _AXES:
+            value = argv[i].split("=", 1)[1] if "=" in argv[i] else (argv[i + 1] if _AXES[flag] else None)
+            axes[flag] = value
+            i += 1 if "=" in argv[i] or not _AXES[flag] else 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    cfg = json.loads((Path(run_dir) / "config.json").read_text())
+    return Trial(cfg["task"], cfg["mode"], int(cfg["seed"]), int(cfg["steps"]),
+                 float(axes["--lambda"]) if "--lambda" in axes else None,
+                 int(axes["--n-omega"]) if "--n-omega" in axes else None, tuple(rest))
+
+
+def collect(run_dir: Path, trial: Trial, evaluation: dict, eval_command: str, node_id: str | None = None,
+            eval_wall_time_s: float | None = None) -> dict:
+    """Return the result of a finished run folder and its evaluation JSON (`asym-control eval --json`)."""
+    run_dir = Path(run_dir)
+    summary_file = run_dir / "train_summary.json"
+    if not summary_file.is_file():
+        raise ResultError(f"{run_dir} has no train_summary.json: its training has not finished")
+    summary = json.loads(summary_file.read_text())
+    return {
+        "version": RESULT_VERSION,
+        "name": trial.name,
+        "trial": trial.as_dict(),
+        "train_commands": _jsonl(run_dir / "invocations.jsonl"),
+        "eval_command": eval_command,
+        "steps": summary["steps"],
+        "train_wall_time_s": summary["wall_time_s"],
+        "eval_wall_time_s": eval_wall_time_s,
+        "node": {"id": node_id, "hostname": socket.gethostname()},
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "eval": {k: v for k, v in evaluation.items() if k != "per_episode"},
+        "per_episode_return": [e["return"] for e in evaluation.get("per_episode", [])],
+        "curve": [{k: e[k] for k in CURVE_KEYS if k in e} for e in _jsonl(run_dir / "evals.jsonl")],
+    }
+
+
+def load(results_dir: Path) -> list[dict]:
+    """Read every result file of a folder (a damaged one is an error that names it)."""
+    out = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            r = json.loads(path.read_text())
+            r["trial"]["task"], r["eval"]["return_mean"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ResultError(f"{path} is not a result file ({e})") from None
+        out.append(r)
+    if not out:
+        raise ResultError(f"no result files in {results_dir}")
+    return out
+
+
+@dataclass
+class Variant:
+    """One thing trained (task, mode, master settings, flags) and its results, one per seed."""
+
+    task: str
+    mode: str
+    cost_lambda: float | None
+    n_omega: int | None
+    train_args: tuple[str, ...]
+    results: list[dict]
+
+    @property
+    def label(self) -> str:
+        name = {"asym": "ours", "large": "L-only", "small": "S-only"}[self.mode]
+        extra = []
+        if self.cost_lambda is not None:
+            extra.append(f"lambda {self.cost_lambda:g}")
+        if self.n_omega is not None:
+            extra.append(f"n_omega {self.n_omega}")
+        if self.train_args:
+            extra.append(" ".join(self.train_args))
+        return name + (f" ({', '.join(extra)})" if extra else "")
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r["trial"]["seed"] for r in self.results]
+
+
+def variants(results: list[dict]) -> list[Variant]:
+    """Group results by task, mode, lambda, n_omega and flags; seeds sorted; steps must agree."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        t = r["trial"]
+        key = (t["task"], t["mode"], t["cost_lambda"], t["n_omega"], tuple(t["train_args"]), t["steps"])
+        groups.setdefault(key, []).append(r)
+    out = [Variant(k[0], k[1], k[2], k[3], k[4], sorted(v, key=lambda r: r["trial"]["seed"]))
+           for k, v in groups.items()]
+    order = {"small": 0, "large": 1, "asym": 2}
+    return sorted(out, key=lambda v: (v.task, order[v.mode], v.cost_lambda or 0, v.n_omega or 0, v.train_args))

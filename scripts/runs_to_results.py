@@ -1,0 +1,84 @@
+"""
+Add finished run folders trained by hand (`asym-control train`) to a results folder.
+
+    python scripts/runs_to_results.py RUN [RUN ...] --results DIR [--episodes 50] [--seed 0]
+
+Each run's trial is read from its own command line (invocations.jsonl), so its result file has
+the name a sweep of the same settings would give it. Its evaluation is RUN/eval<episodes>.json if
+that was made by `asym-control eval RUN --episodes N --seed S --json` with these N and S, else
+the evaluation is run now (and kept there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from asym_control.cli import build_parser
+from asym_control.experiments.results import ResultError, collect, trial_of_run
+
+
+def without_defaults(trial):
+    """Drop the flags of a trial that only restate a default (`--cost-free 0`): the same trial."""
+    parser = build_parser()
+    base = ["train", "--task", trial.task, "--steps", "1", "--out", "x"]
+    want = vars(parser.parse_args(base + list(trial.train_args)))
+    args = list(trial.train_args)
+    i = 0
+    while i < len(args):
+        for width in (2, 1):
+            trial_args = args[:i] + args[i + width:]
+            try:
+                same = vars(parser.parse_args(base + trial_args)) == want
+            except SystemExit:
+                same = False
+            if same and args[i].startswith("--"):
+                args = trial_args
+                break
+        else:
+            i += 1
+    return dataclasses.replace(trial, train_args=tuple(args))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--results", type=Path, required=True)
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    a.results.mkdir(parents=True, exist_ok=True)
+    bad = 0
+    for run in a.runs:
+        try:
+            trial = without_defaults(trial_of_run(run))
+            cached = run / f"eval{a.episodes}.json"
+            evaluation = json.loads(cached.read_text()) if cached.is_file() and cached.stat().st_size else None
+            wall = None
+            if evaluation is None or evaluation.get("episodes") != a.episodes or evaluation.get("seed") != a.seed:
+                t0 = time.perf_counter()
+                out = subprocess.run([sys.executable, "-m", "asym_control.cli", "eval", str(run), "--episodes",
+                                      str(a.episodes), "--seed", str(a.seed), "--json"],
+                                     capture_output=True, text=True, check=True).stdout
+                wall = round(time.perf_counter() - t0, 1)
+                evaluation = json.loads(out)
+                cached.write_text(out)
+            result = collect(run, trial, evaluation,
+                             f"asym-control eval {run} --episodes {a.episodes} --seed {a.seed} --json",
+                             eval_wall_time_s=wall)
+        except (ResultError, subprocess.CalledProcessError, OSError) as e:
+            bad += 1
+            print(f"{run}: skipped: {getattr(e, 'stderr', None) or e}", file=sys.stderr)
+            continue
+        (a.results / f"{trial.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+        print(f"{run} -> {a.results / (trial.name + '.json')}: {evaluation['return_mean']:.1f}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The report of a results folder: its tables' arithmetic, the targets, figures, and bad folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from asym_control.experiments.grid import Trial
+from asym_control.experiments.report import report
+from asym_control.experiments.results import ResultError, load, trial_of_run
+
+
+def result(trial: Trial, ret: float, large: float, reduction: float, flops: float = 1000.0) -> dict:
+    curve = [{"step": s, "return_mean": ret * s / 300} for s in (100, 200, 300)]
+    return {"version": 1, "name": trial.name, "trial": trial.as_dict(), "steps": trial.steps,
+            "train_wall_time_s": 60.0, "machine": "2 cores, x86_64, Python 3.11", "curve": curve,
+            "eval": {"return_mean": ret, "return_std": 1.0, "large_fraction": large, "flops_reduction": reduction,
+                     "flops_per_inference": flops, "episodes": 50}}
+
+
+def write(folder, results):
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        (folder / f"{r['name']}.json").write_text(json.dumps(r))
+
+
+def test_table_iii_means_ratios_and_targets(tmp_path):
+    t = lambda mode, seed, **kw: Trial("walker-stand", mode, seed, 300, **kw)  # noqa: E731
+    rs = [result(t("large", s), r, 1.0, 0.0, 12803) for s, r in enumerate((960.0, 970.0, 980.0))]
+    rs += [result(t("asym", s), r, lg, red) for s, (r, lg, red) in
+           enumerate(((960.0, 0.05, 0.84), (950.0, 0.04, 0.85), (940.0, 0.06, 0.83)))]
+    rs += [result(t("asym", 0, train_args=("--cost-free", "10")), 700.0, 0.5, 0.4)]
+    rs += [result(t("asym", 0, cost_lambda=lam), 900.0, 0.1, 0.8) for lam in (1e-3, 1e-2)]
+    write(tmp_path / "res", rs)
+    text = report(tmp_path / "res", tmp_path / "out" / "results.md")
+    assert "| L-only | 3 | 970.0 +- 8.2 | 1.00 / 0.99 | 100.0% | 12,803 | 0.0% | 960.0, 970.0, 980.0 |" in text
+    # ours: mean 950 = 0.98 x L-only (the paper's walker-stand ratio is 0.99: missed), worst 940 / 970
+    assert "| ours | 3 | 950.0 +- 8.2 | 0.98 / 0.97 | 5.0% | 1,000 | 84.0% |" in text
+    assert "- ours: mean **missed** (0.98 x L-only, target >= 0.99); worst seed met (0.97, target >= 0.8); " \
+           "FLOPs met (84.0% fewer, target >= 82.3%)" in text
+    assert "| ours (--cost-free 10) | 1 | 700.0 +- 0.0 | 0.72 / 0.72 |" in text
+    assert "| paper, Table III (2.5M steps, 5 seeds) | 5 | 967.2 (L-only 977.7, S-only 330.0) | 0.99 | 5.7% |" in text
+    figures = tmp_path / "out" / "results-figures"
+    assert (figures / "walker-stand-300-curves.png").stat().st_size > 1000
+    assert (figures / "walker-stand-300-lambda.png").stat().st_size > 1000     # two lambdas: Fig. 2
+    assert "results-figures/walker-stand-300-lambda.png" in text
+
+
+def test_bad_results_folders_are_refused_with_the_reason(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResultError, match="no result files"):
+        load(tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.json").write_text("{not json")
+    with pytest.raises(ResultError, match="x.json is not a result file"):
+        load(tmp_path / "bad")
+    r = subprocess.run([sys.executable, "-m", "asym_control.cli", "report", str(tmp_path / "empty"),
+                        "--out", str(tmp_path / "r.md")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no result files" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_run_trained_by_hand_gives_the_trial_a_sweep_would_name_alike(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    cmd = ("asym-control train --task finger-spin --mode asym --seed 2 --steps 300000 --out runs/x "
+           "--single-process --no-progress --cost-free 100000 --lambda 0.001")
+    (run / "invocations.jsonl").write_text(json.dumps({"command": cmd}) + "\n")
+    (run / "config.json").write_text(json.dumps({"task": "finger-spin", "mode": "asym", "seed": 2, "steps": 300000}))
+    trial = trial_of_run(run)
+    assert trial == Trial("finger-spin", "asym", 2, 300000, 1e-3, None, ("--cost-free", "100000"))
+    assert trial.name == Trial("finger-spin", "asym", 2, 300000, 0.001, None, ("--cost-free", "100000")).name
