@@ -429,6 +429,8 @@ def cmd_eval(a) -> int:
 
     cfg, policy = load_policy(a.run_dir, expect_task=a.task)
     result, _ = evaluate(cfg, policy, a.episodes, a.seed)
+    if cfg.spec.note:
+        result["note"] = cfg.spec.note
     if a.json:
         print(json.dumps(result))
     else:
@@ -439,6 +441,8 @@ def cmd_eval(a) -> int:
               f"(L-only {result['flops_large_only']})")
         print(f"  FLOPs reduction     {100 * result['flops_reduction']:.1f}% vs L-only")
         print(f"  ({result['flops_convention']})")
+        if cfg.spec.note:
+            print(f"  note: {cfg.spec.note}")
     return 0
 
 
@@ -452,6 +456,8 @@ def cmd_flops(a) -> int:
     d = table.as_dict()
     d.update(task=spec.name, obs_dim=spec.obs_dim, act_dim=spec.act_dim,
              small_units=a.small or spec.small_units, large_units=a.large or spec.large_units)
+    if spec.note:
+        d["note"] = spec.note
     print(json.dumps(d))
     return 0
 

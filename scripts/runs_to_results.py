@@ -58,7 +58,9 @@ def main() -> int:
         try:
             trial = without_defaults(trial_of_run(run))
             cached = run / f"eval{a.episodes}.json"
-            evaluation = json.loads(cached.read_text()) if cached.is_file() and cached.stat().st_size else None
+            fresh = cached.is_file() and cached.stat().st_size and \
+                cached.stat().st_mtime >= (run / "train_summary.json").stat().st_mtime
+            evaluation = json.loads(cached.read_text()) if fresh else None   # not of an earlier budget
             wall = None
             if evaluation is None or evaluation.get("episodes") != a.episodes or evaluation.get("seed") != a.seed:
                 t0 = time.perf_counter()

@@ -65,3 +65,15 @@ def test_flops_cli_prints_the_table():
                           "--small", "8", "--large", "256"], capture_output=True, text=True, check=True).stdout
     d = json.loads(out)
     assert d["large_flops"] == 137_219 and round(d["c_large"], 1) == 424.8
+
+
+def test_ants_figures_say_that_its_observation_is_not_the_papers():
+    # Ant-v5 observes 105 entries, the paper's Ant-v3 111: its FLOPs are not Table IV's
+    out = subprocess.run([sys.executable, "-m", "asym_control.cli", "flops", "--task", "Ant-v5"],
+                         capture_output=True, text=True, check=True).stdout
+    d = json.loads(out)
+    assert d["large_flops"] == 193_027 and d["large_flops"] != actor_flops(111, 8, 256) == 196_099
+    assert "105 entries" in d["note"] and "111" in d["note"]
+    walker = json.loads(subprocess.run([sys.executable, "-m", "asym_control.cli", "flops", "--task", "walker-stand"],
+                                       capture_output=True, text=True, check=True).stdout)
+    assert "note" not in walker

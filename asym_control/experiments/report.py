@@ -117,6 +117,8 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
             lines.append(f"| paper, Table III (2.5M steps, 5 seeds) | 5 | {p['ours']} (L-only {p['l_only']}, "
                          f"S-only {p['s_only']}) | {p['ours'] / p['l_only']:.2f} | {p['large_pct']}% | "
                          f"{paper_flops:,.0f} | {p['flops_reduction_pct']}% | |")
+            if spec.note:
+                lines.append(f"Note: {spec.note}.")
             lines.append("")
             if l_mean is not None:
                 for r in rows:

@@ -50,6 +50,7 @@ class TaskSpec:
     paper: dict                      # Table III row: s_only, l_only, ours, large_pct, flops_reduction_pct
     actuator_names: tuple[str, ...] = ()
     critic_units: int | None = None  # critics' width in training; None: each actor's (the paper's)
+    note: str = ""                   # where this task differs from the paper's, printed with its figures
 
     def make_env(self, seed: int, episode_steps: int | None = None) -> "TaskEnv":
         return ENV_FACTORIES[self.suite](self, seed, episode_steps or self.episode_steps)
@@ -173,7 +174,10 @@ _register(TaskSpec(
     ("root_x", "root_y", "root_z", "root_qw", "root_qx", "root_qy", "root_qz",
      "hip_1", "ankle_1", "hip_2", "ankle_2", "hip_3", "ankle_3", "hip_4", "ankle_4"),
     tuple(f"cfrc_ext_{b}_{i}" for b in range(1, 14) for i in range(6)),
-    ant_observation, 64, 256, 1e-1, 0.05, 1000, _paper(1690.4, 3927.2, 3564.8, 53.9, 39.3)))
+    ant_observation, 64, 256, 1e-1, 0.05, 1000, _paper(1690.4, 3927.2, 3564.8, 53.9, 39.3),
+    note="Ant-v5's observation has 105 entries, the paper's Ant-v3 111 (v5 dropped the world body's "
+         "contact forces, always 0): its FLOPs and c_large are not Table IV's and Table II's (large: 193,027 FLOPs, "
+         "c_large 8.15; paper: 196,099 and 8.0)"))
 
 
 class UnknownTask(ValueError):
