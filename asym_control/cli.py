@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
     t.add_argument("--mode", default="asym", help="asym (master + small + large), large (L-only), small (S-only)")
     t.add_argument("--seed", type=_nonnegative_int, default=0)
+    t.add_argument("--seeds", default=None, metavar="0-4",
+                   help="several seeds in one run (0,1,2 or 0-4): each in OUT/seed<k>, as many at once as "
+                        "there are cores, each equal to its single-seed run")
     t.add_argument("--steps", type=_positive(int), required=True, help="control steps to train for")
     t.add_argument("--out", type=Path, required=True, help="run directory (config, checkpoints, TensorBoard)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -338,6 +341,15 @@ def train_config(a):
 def cmd_train(a) -> int:
     from asym_control.training.train import prepare_run_dir, train
 
+    if a.seeds is not None:
+        from asym_control.experiments.grid import parse_seeds
+        from asym_control.training.seeds import train_seeds
+
+        train_config(a)                  # the settings are checked once, before any child starts
+        seeds = parse_seeds(a.seeds)
+        outcome = train_seeds(a.raw_argv[1:], seeds, a.out, a.steps)
+        print(json.dumps(outcome))
+        return 1 if outcome["failed"] else 0
     cfg = prepare_run_dir(a.out, train_config(a), a.resume)
     _record_invocation(a.out, argv=sys.argv)
     summary = train(cfg, a.out, resume=a.resume, progress=not a.no_progress)
@@ -466,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*DISPLAY.*")  # glfw, imported by the MuJoCo envs
     parser = build_parser()
     a = parser.parse_args(argv)
+    a.raw_argv = list(sys.argv[1:] if argv is None else argv)
     from asym_control.training.checkpoint import CheckpointError
     from asym_control.training.config import ConfigError
     from asym_control.flops import SizeError

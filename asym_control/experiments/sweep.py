@@ -17,20 +17,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
+from asym_control.children import cli_command
 from asym_control.experiments.grid import Trial
 from asym_control.experiments.results import collect
-
-# the child dies with the Ray worker that started it (PR_SET_PDEATHSIG), so a cancelled or
-# killed trial leaves no training process behind to write into its run folder
-_CHILD = ("import ctypes, os, signal, sys; "
-          "ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL); "
-          "os.getppid() == int(sys.argv[1]) or sys.exit(1); "
-          "os.execv(sys.executable, [sys.executable, '-m', 'asym_control.cli'] + sys.argv[2:])")
 
 
 class TrialFailed(RuntimeError):
@@ -38,7 +31,9 @@ class TrialFailed(RuntimeError):
 
 
 def _cli(argv: list[str], log: Path) -> str:
-    cmd = [sys.executable, "-c", _CHILD, str(os.getpid()), *argv]
+    # the child dies with the Ray worker that started it, so a cancelled or killed trial leaves
+    # no training process behind to write into its run folder
+    cmd = cli_command(argv)
     with open(log, "a") as f:
         f.write(f"$ asym-control {' '.join(argv)}\n")
         f.flush()
