@@ -90,17 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--critic-units", type=_positive(int), default=None,
                    help="hidden units of every critic (training only; default: the task's, else the actor's width)")
     t.add_argument("--no-cost", action="store_true", help="ablation: no cost term in the master's reward")
+    t.add_argument("--schedule", choices=("paper", "curriculum"), default="paper",
+                   help="the master's schedules: paper (lambda from the start, epsilon over 10%% of the run, "
+                        "plain epsilon-greedy) or curriculum (lambda 0 for the first third, then a linear "
+                        "ramp over the second, epsilon over two thirds, exploratory choices held 10 "
+                        "decisions: docs/master-collapse.md); the flags below override either")
     t.add_argument("--exploration-steps", type=_positive(int), default=None,
                    help="control steps over which the master's epsilon decays (default: 10%% of --steps)")
     t.add_argument("--exploration-unit", choices=("macro", "episode"), default="macro",
                    help="macro: epsilon-greedy per decision; episode: per episode, one sub-policy throughout")
-    t.add_argument("--exploration-hold", type=_at_least_one, default=1.0,
+    t.add_argument("--exploration-hold", type=_at_least_one, default=None,
                    help="mean macro steps an exploratory choice is held (unit macro; 1: plain epsilon-greedy)")
     t.add_argument("--master-train-freq", choices=("control", "macro"), default="control",
                    help="the master's gradient steps: one per control step, or one per macro transition")
-    t.add_argument("--cost-free", type=_nonnegative_int, default=0,
+    t.add_argument("--cost-free", type=_nonnegative_int, default=None,
                    help="control steps at the start with lambda = 0")
-    t.add_argument("--cost-warmup", type=_nonnegative_int, default=0,
+    t.add_argument("--cost-warmup", type=_nonnegative_int, default=None,
                    help="control steps over which lambda rises linearly from 0 to its value")
     t.add_argument("--separate-buffers", action="store_true",
                    help="ablation: each sub-policy learns only from its own transitions")
@@ -323,16 +328,19 @@ def cmd_launch(a) -> int:
 
 def train_config(a):
     """Build the TrainConfig of parsed `asym-control train` arguments (also each sweep trial's)."""
-    from asym_control.training.config import TrainConfig
+    from asym_control.training.config import TrainConfig, schedule_settings
     from asym_control.learning.settings import DQNConfig, SACConfig
 
+    sched = schedule_settings(a.schedule, a.steps, cost_free_steps=a.cost_free, cost_warmup_steps=a.cost_warmup,
+                              exploration_steps=a.exploration_steps, exploration_hold=a.exploration_hold)
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                        sac=SACConfig(critic_units=a.critic_units),
-                       dqn=DQNConfig(exploration_steps=a.exploration_steps, exploration_unit=a.exploration_unit,
-                                     exploration_hold=a.exploration_hold, train_freq_unit=a.master_train_freq),
+                       dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
+                                     exploration_unit=a.exploration_unit,
+                                     exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers,
-                       cost_warmup_steps=a.cost_warmup, cost_free_steps=a.cost_free,
+                       cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],
                        checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
                        episode_steps=a.episode_steps, parallel=not a.single_process,
                        eval_every=a.eval_every, eval_episodes=a.eval_episodes)

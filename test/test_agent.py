@@ -311,3 +311,24 @@ def test_bad_master_settings_are_refused(field, value):
     reason = "exploration-hold" if field == "exploration_hold" else "control or macro"
     with pytest.raises(ConfigError, match=reason):
         small_cfg(dqn=DQNConfig(**{field: value}))
+
+
+def test_the_curriculum_schedule_is_thirds_of_the_run_fixed_in_control_steps(tmp_path):
+    from asym_control.training.config import schedule_settings
+    assert schedule_settings("curriculum", 300_000) == dict(
+        cost_free_steps=100_000, cost_warmup_steps=100_000, exploration_steps=200_000, exploration_hold=10.0)
+    assert schedule_settings("curriculum", 300_000, cost_free_steps=5, exploration_hold=None)["cost_free_steps"] == 5
+    assert schedule_settings("paper", 300_000) == dict(
+        cost_free_steps=0, cost_warmup_steps=0, exploration_steps=None, exploration_hold=1.0)
+    # through the CLI, into the run's config (a resumed run keeps it, as every schedule setting)
+    import json
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "asym_control.cli", "train", "--task", "walker-stand", "--steps", "90",
+                        "--schedule", "curriculum", "--exploration-hold", "3", "--episode-steps", "30",
+                        "--learning-starts", "30", "--eval-every", "0", "--out", str(tmp_path / "run"),
+                        "--no-progress", "--single-process"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    c = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (c["cost_free_steps"], c["cost_warmup_steps"], c["dqn"]["exploration_steps"]) == (30, 30, 60)
+    assert c["dqn"]["exploration_hold"] == 3.0
