@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--large", type=_positive(int), default=None, help="large sub-policy width")
     t.add_argument("--critic-units", type=_positive(int), default=None,
                    help="hidden units of every critic (training only; default: the task's, else the actor's width)")
+    t.add_argument("--noise-rho", type=_nonnegative_float, default=None,
+                   help="correlation of the training's exploration noise between consecutive steps, in [0, 1) "
+                        "(0: white, SAC's; default: the task's)")
     t.add_argument("--no-cost", action="store_true", help="ablation: no cost term in the master's reward")
     t.add_argument("--schedule", choices=("paper", "curriculum"), default="paper",
                    help="the master's schedules: paper (lambda from the start, epsilon over 10%% of the run, "
@@ -334,7 +337,7 @@ def train_config(a):
     sched = schedule_settings(a.schedule, a.steps, cost_free_steps=a.cost_free, cost_warmup_steps=a.cost_warmup,
                               exploration_steps=a.exploration_steps, exploration_hold=a.exploration_hold)
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
-                       sac=SACConfig(critic_units=a.critic_units),
+                       sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq),

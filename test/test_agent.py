@@ -332,3 +332,28 @@ def test_the_curriculum_schedule_is_thirds_of_the_run_fixed_in_control_steps(tmp
     c = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (c["cost_free_steps"], c["cost_warmup_steps"], c["dqn"]["exploration_steps"]) == (30, 30, 60)
     assert c["dqn"]["exploration_hold"] == 3.0
+
+
+def test_correlated_exploration_noise_has_unit_variance_and_the_asked_correlation():
+    from asym_control.learning.sac import SACConfig
+    from asym_control.training.config import ConfigError
+    agent = AsymAgent(small_cfg(sac=SACConfig(noise_rho=0.9)))
+    obs = np.zeros(agent.obs_dim, dtype=np.float32)
+    agent.begin_episode(0)
+    xs = []
+    for _ in range(20_000):
+        agent.act(LARGE, obs, step=10_000)   # after the random warm-up
+        xs.append(agent.noise.copy())
+    x = np.array(xs)
+    assert np.allclose(x.var(axis=0), 1.0, atol=0.1)
+    lag1 = np.mean([np.corrcoef(x[:-1, j], x[1:, j])[0, 1] for j in range(x.shape[1])])
+    assert lag1 == pytest.approx(0.9, abs=0.02)
+    agent.begin_episode(0)
+    assert agent.noise is None                # a new episode starts the noise afresh
+    # white noise (SAC's, every task's default but MountainCar's) keeps no state
+    white = AsymAgent(small_cfg())
+    assert white.cfg.sac.noise_rho == 0.0
+    white.act(LARGE, obs, step=10_000)
+    assert white.noise is None
+    with pytest.raises(ConfigError, match="noise-rho"):
+        small_cfg(sac=SACConfig(noise_rho=1.0))

@@ -56,6 +56,7 @@ class AsymAgent:
         self.held_option: int | None = None   # an exploratory choice held over macro steps
         self.hold_left = 0
         self.master_updates_due = 0            # train_freq_unit macro: one per macro transition
+        self.noise: np.ndarray | None = None   # the exploration noise's state (noise_rho > 0)
 
     def start_parallel(self) -> None:
         """
@@ -81,6 +82,7 @@ class AsymAgent:
         """Episode-level exploration: draw whether this episode belongs to one sub-policy."""
         self.episode_option = None
         self.held_option, self.hold_left = None, 0
+        self.noise = None
         if self.master is not None and self.cfg.dqn.exploration_unit == "episode":
             if self.rng["master"].random() < self.epsilon(step):
                 self.episode_option = int(self.rng["master"].integers(0, 2))
@@ -108,6 +110,13 @@ class AsymAgent:
         if step < self.cfg.learning_starts:
             return rng.uniform(-1.0, 1.0, self.act_dim).astype(DTYPE)
         noise = rng.standard_normal(self.act_dim, dtype=DTYPE)
+        rho = self.cfg.sac.noise_rho
+        if rho:
+            # AR(1) with unit variance: each step's noise is as SAC's, consecutive steps agree
+            # (a push held for many steps, as a car in a valley needs); restarts every episode
+            if self.noise is not None:
+                noise = (DTYPE(rho) * self.noise + DTYPE(np.sqrt(1.0 - rho * rho)) * noise).astype(DTYPE)
+            self.noise = noise
         return self.subs[option].actor.act(obs, deterministic=False, noise=noise)
 
     # learning ------------------------------------------------------------------------------

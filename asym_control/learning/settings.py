@@ -29,6 +29,10 @@ class SACConfig:
     critic_units: int | None = None
     """hidden units of the critics; None: the actor's. Training only: the deployed policy is the
     actor, so a wider critic costs nothing at inference"""
+    noise_rho: float | None = None
+    """correlation between consecutive control steps of the exploration noise that samples the
+    actors' actions in training, an AR(1) process with unit variance (0: white noise, SAC's;
+    None: the task's). Deployment is deterministic either way"""
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,8 @@ class TrainConfig:
             fill["episode_steps"] = spec.episode_steps
         if self.sac.critic_units is None and spec.critic_units is not None:
             fill["sac"] = dataclasses.replace(self.sac, critic_units=spec.critic_units)
+        if self.sac.noise_rho is None:
+            fill["sac"] = dataclasses.replace(fill.get("sac", self.sac), noise_rho=spec.noise_rho)
         # the epsilon schedule in control steps, fixed when the run is made: a resumed run that
         # is given more --steps keeps the schedule it started with (10% of the first --steps)
         if self.dqn.exploration_steps is None:
@@ -125,6 +127,8 @@ class TrainConfig:
             raise ConfigError(f"lambda must be a finite number >= 0 (the cost is a penalty), got {self.cost_lambda}")
         if self.dqn.exploration_steps < 0:
             raise ConfigError(f"exploration-steps must be >= 0, got {self.dqn.exploration_steps}")
+        if not (math.isfinite(self.sac.noise_rho) and 0.0 <= self.sac.noise_rho < 1.0):
+            raise ConfigError(f"noise-rho must be a number in [0, 1), got {self.sac.noise_rho}")
         if not (math.isfinite(self.dqn.exploration_hold) and self.dqn.exploration_hold >= 1.0):
             raise ConfigError(f"exploration-hold must be a finite number >= 1, got {self.dqn.exploration_hold}")
         if self.dqn.train_freq_unit not in ("control", "macro"):
