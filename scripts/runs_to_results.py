@@ -12,33 +12,38 @@ the evaluation is run now (and kept there).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from asym_control.cli import build_parser
+from asym_control.cli import build_parser, train_config
 from asym_control.experiments.results import ResultError, collect, trial_of_run
 
 
 def without_defaults(trial):
     """Drop the flags of a trial that only restate a default (`--cost-free 0`): the same trial."""
     parser = build_parser()
-    base = ["train", "--task", trial.task, "--steps", "1", "--out", "x"]
-    want = vars(parser.parse_args(base + list(trial.train_args)))
+    base = ["train", "--task", trial.task, "--mode", trial.mode, "--steps", str(trial.steps), "--out", "x"]
+
+    def config(args):
+        with contextlib.redirect_stderr(io.StringIO()):   # argparse's complaints about a trial cut
+            try:
+                return train_config(parser.parse_args(base + args))
+            except SystemExit:
+                return None
+    want = config(list(trial.train_args))
     args = list(trial.train_args)
     i = 0
     while i < len(args):
         for width in (2, 1):
-            trial_args = args[:i] + args[i + width:]
-            try:
-                same = vars(parser.parse_args(base + trial_args)) == want
-            except SystemExit:
-                same = False
-            if same and args[i].startswith("--"):
-                args = trial_args
+            rest = args[:i] + args[i + width:]
+            if args[i].startswith("--") and config(rest) == want:
+                args = rest
                 break
         else:
             i += 1
@@ -51,6 +56,7 @@ def main() -> int:
     p.add_argument("--results", type=Path, required=True)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="write result files that exist again")
     a = p.parse_args()
     a.results.mkdir(parents=True, exist_ok=True)
     bad = 0
@@ -77,7 +83,11 @@ def main() -> int:
             bad += 1
             print(f"{run}: skipped: {getattr(e, 'stderr', None) or e}", file=sys.stderr)
             continue
-        (a.results / f"{trial.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+        target = a.results / f"{trial.name}.json"
+        if target.is_file() and not a.force:
+            print(f"{run}: {target} is there already (--force to write it again)")
+            continue
+        target.write_text(json.dumps(result, indent=1) + "\n")
         print(f"{run} -> {a.results / (trial.name + '.json')}: {evaluation['return_mean']:.1f}")
     return 1 if bad else 0
 
