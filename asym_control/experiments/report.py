@@ -127,9 +127,9 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                     need = max(MEAN_RATIO, p["ours"] / p["l_only"]) if p["l_only"] else MEAN_RATIO
                     if p["l_only"] and p["l_only"] < 0:
                         need = MEAN_RATIO
-                    checks = [("mean", r["ratio"] >= need, f"{r['ratio']:.2f} x L-only, target >= {need:.2f}"),
+                    checks = [("mean", r["ratio"] >= need, f"{r['ratio']:.3f} x L-only, target >= {need:.3f}"),
                               ("worst seed", r["worst"] >= WORST_RATIO,
-                               f"{r['worst']:.2f}, target >= {WORST_RATIO}"),
+                               f"{r['worst']:.3f}, target >= {WORST_RATIO}"),
                               ("FLOPs", r["reduction"] >= p["flops_reduction_pct"],
                                f"{r['reduction']:.1f}% fewer, target >= {p['flops_reduction_pct']}%")]
                     if l_mean <= 0:
