@@ -34,6 +34,7 @@ def test_table_iii_means_ratios_and_targets(tmp_path):
            enumerate(((960.0, 0.05, 0.84), (950.0, 0.04, 0.85), (940.0, 0.06, 0.83)))]
     rs += [result(t("asym", 0, train_args=("--cost-free", "10")), 700.0, 0.5, 0.4)]
     rs += [result(t("asym", 0, cost_lambda=lam), 900.0, 0.1, 0.8) for lam in (1e-3, 1e-2)]
+    rs += [result(Trial("walker-stand", "asym", 0, 600), 873.0, 0.05, 0.84)]   # no L-only at 600 steps
     write(tmp_path / "res", rs)
     text = report(tmp_path / "res", tmp_path / "out" / "results.md")
     assert "| L-only | 3 | 970.0 +- 8.2 | 1.00 / 0.99 | 100.0% | 12,803 | 0.0% | 960.0, 970.0, 980.0 |" in text
@@ -43,6 +44,9 @@ def test_table_iii_means_ratios_and_targets(tmp_path):
            "FLOPs met (84.0% fewer, target >= 82.3%)" in text
     assert "| ours (--cost-free 10) | 1 | 700.0 +- 0.0 | 0.72 / 0.72 |" in text
     assert "| paper, Table III (2.5M steps, 5 seeds) | 5 | 967.2 (L-only 977.7, S-only 330.0) | 0.99 | 5.7% |" in text
+    # a budget without its own L-only is compared with the largest smaller one, and says so
+    assert "| ours | 1 | 873.0 +- 0.0 | 0.90 / 0.90 |" in text
+    assert "against L-only at 300 steps (970.0), there is none at 600." in text
     figures = tmp_path / "out" / "results-figures"
     assert (figures / "walker-stand-300-curves.png").stat().st_size > 1000
     assert (figures / "walker-stand-300-lambda.png").stat().st_size > 1000     # two lambdas: Fig. 2

@@ -98,8 +98,12 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
         budgets = sorted({v.results[0]["steps"] for v in tv})
         for steps in budgets:
             vs = [v for v in tv if v.results[0]["steps"] == steps]
-            l_only = [v for v in vs if v.mode == "large" and not v.train_args]
+            # L-only of this budget, else of the largest smaller one (a baseline that has stopped
+            # improving, said so under the table)
+            l_pool = [v for v in tv if v.mode == "large" and not v.train_args and v.results[0]["steps"] <= steps]
+            l_only = sorted(l_pool, key=lambda v: v.results[0]["steps"])[-1:]
             l_mean = _stats([r["eval"]["return_mean"] for r in l_only[0].results])[0] if l_only else None
+            l_steps = l_only[0].results[0]["steps"] if l_only else None
             rows = [_row(v, l_mean) for v in vs]
             p = spec.paper
             table = cost_table(spec.obs_dim, spec.act_dim, spec.small_units, spec.large_units)
@@ -117,6 +121,9 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
             lines.append(f"| paper, Table III (2.5M steps, 5 seeds) | 5 | {p['ours']} (L-only {p['l_only']}, "
                          f"S-only {p['s_only']}) | {p['ours'] / p['l_only']:.2f} | {p['large_pct']}% | "
                          f"{paper_flops:,.0f} | {p['flops_reduction_pct']}% | |")
+            if l_steps is not None and l_steps != steps:
+                lines.append(f"vs L-only: against L-only at {l_steps:,} steps ({l_mean:.1f}), there is none at "
+                             f"{steps:,}.")
             if spec.note:
                 lines.append(f"Note: {spec.note}.")
             lines.append("")
