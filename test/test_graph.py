@@ -189,6 +189,13 @@ def test_node_refuses_a_checkpoint_of_another_task(tmp_path):
     assert r.returncode == 2 and "has no large sub-policy" in r.stderr
 
 
+def _sim_waits_for() -> list[str]:
+    """Return the topics the walker graph's simulator waits for (config/walker.yaml)."""
+    import yaml
+    graph = yaml.safe_load((ROOT / "config" / "walker.yaml").read_text())
+    return list(graph["/asym/sim"]["ros__parameters"]["wait_for_topics"])
+
+
 def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
     """
     The simulator publishes /clock (one control period per step).
@@ -231,7 +238,10 @@ def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
 
     try:
         outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
-                            sim_time=True, timeout_s=240, extra={"sim": {"episode_steps": 200}},
+                            sim_time=True, timeout_s=240,
+                            # the first state waits until this watcher subscribes to /clock too
+                            # (then settle_s for the match), so that no step runs before it listens
+                            extra={"sim": {"episode_steps": 200, "wait_for_topics": _sim_waits_for() + ["/clock"]}},
                             on_started=diagnostics_heard)
     finally:
         stop.set()
