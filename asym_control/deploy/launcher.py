@@ -227,7 +227,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
         # the simulator's statistics, and the traced steps still queued behind the summary
         # (messages of different topics arrive in no guaranteed order)
         steps = sum(int(s["last_episode"]["steps"]) for s in watcher.outcome.summaries)
-        until = time.monotonic() + 3.0
+        until = time.monotonic() + 10.0    # a loaded machine can take seconds to deliver them
         while time.monotonic() < until and (watcher.outcome.sim is None or trace and (
                 len(watcher.outcome.selections) < steps or len(watcher.outcome.actions) < steps)
                 or recorder is not None and not recorder.has_every_step(steps)):
