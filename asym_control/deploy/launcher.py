@@ -254,12 +254,12 @@ def _make_watcher(trace: bool, context):
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String, UInt8
 
-    from asym_control.nodes.common import EVENT_QOS, FORWARDED, SELECTION, SUMMARY
+    from asym_control.nodes.common import DONE_QOS, EVENT_QOS, FORWARDED, SELECTION, SUMMARY
 
     w = _Watcher(Node("launcher", namespace="/asym", context=context), Outcome())
     w.node.create_subscription(String, SUMMARY, lambda m: w.outcome.summaries.append(json.loads(m.data)), EVENT_QOS)
     w.node.create_subscription(String, "sim_done", lambda m: setattr(w.outcome, "sim", json.loads(m.data)),
-                               EVENT_QOS)
+                               DONE_QOS)
     if trace:
         w.node.create_subscription(UInt8, SELECTION, lambda m: w.outcome.selections.append(m.data), EVENT_QOS)
         # the actions from the master's stamped copy (a KEEP_ALL writer: every step reaches us)

@@ -32,6 +32,9 @@ INTERNAL_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=His
 # the goal of goal-conditioned tasks: the newest one, kept for nodes that join later
 GOAL_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# the simulator's final statistics: latched, so that a reader matched after they were sent gets them
+DONE_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # /clock: as rclpy's TimeSource subscribes to it (best effort, newest only)
 CLOCK_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=1)
 DIAG_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=10)

@@ -40,9 +40,9 @@ from asym_control.deploy.hoptrace import mark
 from asym_control.robot.runtime import DeadlineMeter, command_ok
 from asym_control.tasks.registry import get_task
 
-from asym_control.nodes.common import (ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, FORWARDED,
-                                       JOINT_STATES, REWARD, SUMMARY, ThrottledLogger, publish_status, reward_message,
-                                       set_stamp, spin_node, stamp_ns, steady_timer)
+from asym_control.nodes.common import (ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, DONE_QOS, EVENT_QOS,
+                                       FORWARDED, JOINT_STATES, REWARD, SUMMARY, ThrottledLogger, publish_status,
+                                       reward_message, set_stamp, spin_node, stamp_ns, steady_timer)
 
 MAX_RATE_HZ = 1000.0
 
@@ -94,7 +94,7 @@ class SimNode(Node):
         self.clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if p["publish_clock"] else None
         self.sim_steps = 0    # control steps since start, every episode: the /clock
         self.reward_pub = self.create_publisher(Float64MultiArray, REWARD, EVENT_QOS)
-        self.done_pub = self.create_publisher(String, "sim_done", EVENT_QOS)
+        self.done_pub = self.create_publisher(String, "sim_done", DONE_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
         self.create_subscription(Float64MultiArray, p["actuator_topic"], self.on_command, CONTROL_QOS)
         # real time: the master's stamped copy of each forwarded command names the state it

@@ -30,9 +30,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from asym_control.robot.arm import ARM_JOINTS, SUCCESS_RADIUS
 from asym_control.tasks.registry import get_task
-from asym_control.nodes.common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, EVENT_QOS, GOAL, GOAL_QOS, JOINT_STATES,
-                                       REWARD, ThrottledLogger, publish_status, reward_message, set_stamp, spin_node,
-                                       steady_timer)
+from asym_control.nodes.common import (CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, DONE_QOS, EVENT_QOS, GOAL, GOAL_QOS,
+                                       JOINT_STATES, REWARD, ThrottledLogger, publish_status, reward_message,
+                                       set_stamp, spin_node, steady_timer)
 
 EXTRA_JOINT = "gripper_joint"
 
@@ -77,7 +77,7 @@ class StandinNode(Node):
         self.state_pub = self.create_publisher(JointState, JOINT_STATES, CONTROL_QOS)
         self.goal_pub = self.create_publisher(PointStamped, GOAL, GOAL_QOS)
         self.reward_pub = self.create_publisher(Float64MultiArray, REWARD, EVENT_QOS)
-        self.done_pub = self.create_publisher(String, "sim_done", EVENT_QOS)
+        self.done_pub = self.create_publisher(String, "sim_done", DONE_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
         if p["controller_type"] == "forward_command_controller":
             self.create_subscription(Float64MultiArray, f"/{p['controller']}/commands",
