@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mean macro steps an exploratory choice is held (unit macro; 1: plain epsilon-greedy)")
     t.add_argument("--master-train-freq", choices=("control", "macro"), default="control",
                    help="the master's gradient steps: one per control step, or one per macro transition")
+    t.add_argument("--master-buffer", type=_positive(int), default=None,
+                   help="macro transitions the master's replay keeps (default: Table I's 50,000)")
     t.add_argument("--cost-free", type=_nonnegative_int, default=None,
                    help="control steps at the start with lambda = 0")
     t.add_argument("--cost-warmup", type=_nonnegative_int, default=None,
@@ -340,7 +342,8 @@ def train_config(a):
                        sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
-                                     exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq),
+                                     exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,
+                                     **({} if a.master_buffer is None else {"buffer_size": a.master_buffer})),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],

@@ -305,10 +305,10 @@ def test_a_resumed_run_with_held_exploration_continues_exactly(tmp_path):
 
 
 @pytest.mark.parametrize("field, value", [("exploration_hold", 0.5), ("exploration_hold", float("nan")),
-                                          ("train_freq_unit", "episode")])
+                                          ("train_freq_unit", "episode"), ("buffer_size", 8)])
 def test_bad_master_settings_are_refused(field, value):
     from asym_control.training.config import ConfigError
-    reason = "exploration-hold" if field == "exploration_hold" else "control or macro"
+    reason = {"exploration_hold": "exploration-hold", "buffer_size": "at least a batch"}.get(field, "control or macro")
     with pytest.raises(ConfigError, match=reason):
         small_cfg(dqn=DQNConfig(**{field: value}))
 
@@ -325,13 +325,15 @@ def test_the_curriculum_schedule_is_thirds_of_the_run_fixed_in_control_steps(tmp
     import subprocess
     import sys
     r = subprocess.run([sys.executable, "-m", "asym_control.cli", "train", "--task", "walker-stand", "--steps", "90",
-                        "--schedule", "curriculum", "--exploration-hold", "3", "--episode-steps", "30",
+                        "--schedule", "curriculum", "--exploration-hold", "3", "--master-buffer", "40",
+                        "--episode-steps", "30",
                         "--learning-starts", "30", "--eval-every", "0", "--out", str(tmp_path / "run"),
                         "--no-progress", "--single-process"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     c = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (c["cost_free_steps"], c["cost_warmup_steps"], c["dqn"]["exploration_steps"]) == (30, 30, 60)
     assert c["dqn"]["exploration_hold"] == 3.0
+    assert c["dqn"]["buffer_size"] == 40
 
 
 def test_correlated_exploration_noise_has_unit_variance_and_the_asked_correlation():

@@ -222,7 +222,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
                     raise GraphError(f"node {name} stopped with status {node.exit_code} (its log says why)")
             if time.monotonic() > deadline:
                 raise GraphError(f"timed out after {timeout_s:.0f} s with "
-                                 f"{len(watcher.outcome.summaries)} of {episodes} episode(s) done")
+                                 f"{len(watcher.outcome.summaries)} of {episodes} episode(s) done"
+                                 + _last_words(procs))
             time.sleep(0.05)
         # the simulator's statistics, and the traced steps still queued behind the summary
         # (messages of different topics arrive in no guaranteed order)
@@ -249,15 +250,29 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             shutil.rmtree(log_dir, ignore_errors=True)   # what a failure needs is in its GraphError
 
 
+def _last_words(procs: dict[str, subprocess.Popen], lines: int = 3) -> str:
+    """Return the last log lines of the simulator and the cost monitor (their logs go with the graph)."""
+    out = []
+    for name in ("sim", "standin", "cost_monitor"):
+        p = procs.get(name)
+        if p is None:
+            continue
+        text = Path(p.log_path).read_text(errors="replace").strip().splitlines()
+        state = "running" if p.poll() is None else f"exit status {p.returncode}"
+        out.append(f"\n  {name} ({state}): " + (" | ".join(text[-lines:]) if text else "(no output)"))
+    return "".join(out)
+
+
 def _make_watcher(trace: bool, context):
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String, UInt8
 
-    from asym_control.nodes.common import DONE_QOS, EVENT_QOS, FORWARDED, SELECTION, SUMMARY
+    from asym_control.nodes.common import DONE_QOS, EVENT_QOS, FORWARDED, SELECTION, SUMMARY, SUMMARY_QOS
 
     w = _Watcher(Node("launcher", namespace="/asym", context=context), Outcome())
-    w.node.create_subscription(String, SUMMARY, lambda m: w.outcome.summaries.append(json.loads(m.data)), EVENT_QOS)
+    w.node.create_subscription(String, SUMMARY, lambda m: w.outcome.summaries.append(json.loads(m.data)),
+                               SUMMARY_QOS)
     w.node.create_subscription(String, "sim_done", lambda m: setattr(w.outcome, "sim", json.loads(m.data)),
                                DONE_QOS)
     if trace:

@@ -35,6 +35,10 @@ GOAL_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPol
 # the simulator's final statistics: latched, so that a reader matched after they were sent gets them
 DONE_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# the cost monitor's episode summaries: latched too (the newest 100), for the same reason: a reader
+# matched after an episode ended (discovery on a loaded machine) still gets its summary
+SUMMARY_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=100,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # /clock: as rclpy's TimeSource subscribes to it (best effort, newest only)
 CLOCK_QOS = QoSProfile(reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=1)
 DIAG_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=10)

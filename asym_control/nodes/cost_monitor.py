@@ -29,8 +29,8 @@ from asym_control.training.checkpoint import load_policy
 from asym_control.flops import CONVENTION
 from asym_control.asym.policy import LARGE, SMALL
 from asym_control.robot.runtime import LARGE_RGBA, SMALL_RGBA, CostAccumulator, Timeline
-from asym_control.nodes.common import (DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, publish_status,
-                                       spin_node, steady_timer)
+from asym_control.nodes.common import (DIAG_QOS, DIAGNOSTICS, EVENT_QOS, REWARD, SELECTION, SUMMARY, SUMMARY_QOS,
+                                       publish_status, spin_node, steady_timer)
 
 GRACE_S = 0.5  # how long an episode end waits for selections still in flight
 MAX_HELD = 100_000  # selections held for an episode's summary (bounded memory on a robot without episodes)
@@ -57,7 +57,7 @@ class CostMonitorNode(Node):
         self.pending_ends: collections.deque[tuple[int, float, list[float]]] = collections.deque()
         self.node_stats: dict[str, dict[str, str]] = {}
         self.running = CostAccumulator(policy.costs, cfg.mode)  # since start, for the live view
-        self.summary_pub = self.create_publisher(String, SUMMARY, EVENT_QOS)
+        self.summary_pub = self.create_publisher(String, SUMMARY, SUMMARY_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS, DIAG_QOS)
         self.create_subscription(UInt8, SELECTION, self.on_selection, EVENT_QOS)
         self.create_subscription(Float64MultiArray, REWARD, self.on_reward, EVENT_QOS)

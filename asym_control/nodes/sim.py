@@ -41,8 +41,8 @@ from asym_control.robot.runtime import DeadlineMeter, command_ok
 from asym_control.tasks.registry import get_task
 
 from asym_control.nodes.common import (ACTUATOR, CLOCK_QOS, CONTROL_QOS, DIAG_QOS, DIAGNOSTICS, DONE_QOS, EVENT_QOS,
-                                       FORWARDED, JOINT_STATES, REWARD, SUMMARY, ThrottledLogger, publish_status,
-                                       reward_message, set_stamp, spin_node, stamp_ns, steady_timer)
+                                       FORWARDED, JOINT_STATES, REWARD, SUMMARY, SUMMARY_QOS, ThrottledLogger,
+                                       publish_status, reward_message, set_stamp, spin_node, stamp_ns, steady_timer)
 
 MAX_RATE_HZ = 1000.0
 
@@ -106,7 +106,7 @@ class SimNode(Node):
         self.exit_code: int | None = None   # set when the node is done; spin_node then returns it
         self.finished_at: float | None = None
         if self.exit_when_done:
-            self.create_subscription(String, SUMMARY, self.on_summary, EVENT_QOS)
+            self.create_subscription(String, SUMMARY, self.on_summary, SUMMARY_QOS)
 
         self.episode = 0
         self.finished = False

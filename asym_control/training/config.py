@@ -131,6 +131,9 @@ class TrainConfig:
             raise ConfigError(f"noise-rho must be a number in [0, 1), got {self.sac.noise_rho}")
         if not (math.isfinite(self.dqn.exploration_hold) and self.dqn.exploration_hold >= 1.0):
             raise ConfigError(f"exploration-hold must be a finite number >= 1, got {self.dqn.exploration_hold}")
+        if self.dqn.buffer_size < self.dqn.batch_size:
+            raise ConfigError(f"master-buffer must hold at least a batch ({self.dqn.batch_size}), got "
+                              f"{self.dqn.buffer_size}")
         if self.dqn.train_freq_unit not in ("control", "macro"):
             raise ConfigError(f"the master's train frequency unit must be control or macro, got "
                               f"{self.dqn.train_freq_unit!r}")
