@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -62,6 +63,25 @@ def _nonnegative_int(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _match_arguments(p, help_text: str) -> None:
+    p.add_argument("--match", type=Path, default=None, metavar="RESULTS_DIR", help=help_text)
+    p.add_argument("--match-args", default=None, metavar="FLAGS",
+                   help="with --match: the agent's variant, by its extra train flags (e.g. \"--schedule curriculum\")")
+    p.add_argument("--match-steps", type=_positive(int), default=None, help="with --match: the variant's budget")
+
+
+def _matched(a, task: str) -> dict:
+    from asym_control.baselines.matched import matched_to_results, matched_width
+    from asym_control.flops import actor_flops
+    from asym_control.tasks.registry import get_task
+
+    spec = get_task(task)
+    mean, per_seed, variant = matched_to_results(a.match, task, a.match_args, a.match_steps)
+    width = matched_width(spec.obs_dim, spec.act_dim, mean)
+    return {"flops": mean, "per_seed": per_seed, "variant": variant, "width": width,
+            "width_flops": actor_flops(spec.obs_dim, spec.act_dim, width)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +158,26 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--small", type=_positive(int), default=None)
     f.add_argument("--large", type=_positive(int), default=None)
     f.add_argument("--n-omega", type=_positive(int), default=5)
+    _match_arguments(f, "also the width whose actor FLOPs equal the asymmetric agent's average over "
+                        "its results in this folder (Table IV's matched FLOPs: the width of pi_fit, BC and GAIL)")
+
+    d = sub.add_parser("distill", help="distil a teacher into a small actor: behaviour cloning or GAIL (Table IV)")
+    d.add_argument("--teacher", type=Path, required=True, help="a trained run directory (the L-only policy)")
+    d.add_argument("--method", choices=("bc", "gail"), required=True)
+    d.add_argument("--width", type=_positive(int), default=None, help="the student's hidden units")
+    _match_arguments(d, "the student's width: the one whose FLOPs equal the asymmetric agent's average "
+                        "over its results in this folder for the teacher's task")
+    d.add_argument("--out", type=Path, required=True, help="the student's run directory")
+    d.add_argument("--seed", type=_nonnegative_int, default=0)
+    d.add_argument("--trajectories", type=_positive(int), default=25, help="teacher episodes (paper: 25)")
+    d.add_argument("--length", type=_positive(int), default=50,
+                   help="consecutive state-action pairs kept from each (paper: 50)")
+    d.add_argument("--updates", type=_positive(int), default=10_000, help="bc: gradient steps")
+    d.add_argument("--steps", type=_positive(int), default=300_000, help="gail: the generator's environment steps")
+    d.add_argument("--eval-every", type=_nonnegative_int, default=10_000,
+                   help="gail: evaluate the generator (5 episodes) every this many steps (0: never)")
+    d.add_argument("--eval-episodes", type=_positive(int), default=50, help="episodes of the final evaluation")
+    d.add_argument("--json", action="store_true", help="print distill.json")
     pl = sub.add_parser("plot", help="the paper's figures: timeline (Fig. 4), scatter (Fig. 6), lambda sweep (Fig. 2)")
     pl.add_argument("kind", choices=["timeline", "scatter", "sweep"])
     pl.add_argument("run_dirs", type=Path, nargs="+", help="checkpoint/run directories (several for sweep)")
@@ -484,7 +524,31 @@ def cmd_flops(a) -> int:
              small_units=a.small or spec.small_units, large_units=a.large or spec.large_units)
     if spec.note:
         d["note"] = spec.note
+    if a.match is not None:
+        d["matched"] = _matched(a, spec.name)
+    elif a.match_args is not None or a.match_steps is not None:
+        raise UserError("--match-args and --match-steps choose among the results of --match")
     print(json.dumps(d))
+    return 0
+
+
+def cmd_distill(a) -> int:
+    from asym_control.baselines.distill import distill
+    from asym_control.baselines.imitation import BCConfig, GAILConfig
+    from asym_control.training.checkpoint import load_config
+
+    if (a.width is None) == (a.match is None):
+        raise UserError("give the student's width: --width N, or --match RESULTS_DIR (the agent's average FLOPs)")
+    task = load_config(a.teacher).task
+    width = a.width if a.width is not None else _matched(a, task)["width"]
+    command = " ".join(["asym-control"] + [shlex.quote(x) for x in a.raw_argv])
+    summary = distill(a.teacher, a.method, width, a.out, seed=a.seed, trajectories=a.trajectories,
+                      length=a.length, bc=BCConfig(updates=a.updates), gail=GAILConfig(steps=a.steps),
+                      eval_episodes=a.eval_episodes, eval_every=a.eval_every, command=command)
+    e = summary["eval"]
+    print(json.dumps(summary) if a.json else
+          f"{a.method} student of {task}, width {width} ({summary['flops_per_inference']} FLOPs/inference): "
+          f"return {e['return_mean']:.1f} +- {e['return_std']:.1f} over {e['episodes']} episodes -> {a.out}")
     return 0
 
 
@@ -502,13 +566,15 @@ def main(argv: list[str] | None = None) -> int:
     from asym_control.tasks.registry import UnknownTask
     from asym_control.experiments.grid import GridError
     from asym_control.experiments.results import ResultError
+    from asym_control.baselines.matched import MatchError
+    from asym_control.baselines.imitation import ImitationError
 
     user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
-                   GraphError, RecordingError, GridError, ResultError)
+                   GraphError, RecordingError, GridError, ResultError, MatchError, ImitationError)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
                 "plot": cmd_plot, "record": cmd_record, "export": cmd_export, "sweep": cmd_sweep,
-                "report": cmd_report}[a.command](a)
+                "report": cmd_report, "distill": cmd_distill}[a.command](a)
     except user_errors as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
