@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--eval-every", type=_nonnegative_int, default=10_000,
                    help="gail: evaluate the generator (5 episodes) every this many steps (0: never)")
     d.add_argument("--eval-episodes", type=_positive(int), default=50, help="episodes of the final evaluation")
+    d.add_argument("--results", type=Path, default=None, metavar="DIR",
+                   help="also write the student's result file into this results folder (for asym-control report)")
     d.add_argument("--json", action="store_true", help="print distill.json")
     pl = sub.add_parser("plot", help="the paper's figures: timeline (Fig. 4), scatter (Fig. 6), lambda sweep (Fig. 2)")
     pl.add_argument("kind", choices=["timeline", "scatter", "sweep"])
@@ -545,6 +547,11 @@ def cmd_distill(a) -> int:
     summary = distill(a.teacher, a.method, width, a.out, seed=a.seed, trajectories=a.trajectories,
                       length=a.length, bc=BCConfig(updates=a.updates), gail=GAILConfig(steps=a.steps),
                       eval_episodes=a.eval_episodes, eval_every=a.eval_every, command=command)
+    if a.results is not None:
+        from asym_control.experiments.results import collect_distilled
+        result = collect_distilled(a.out)
+        a.results.mkdir(parents=True, exist_ok=True)
+        (a.results / f"{result['name']}.json").write_text(json.dumps(result, indent=1) + "\n")
     e = summary["eval"]
     print(json.dumps(summary) if a.json else
           f"{a.method} student of {task}, width {width} ({summary['flops_per_inference']} FLOPs/inference): "

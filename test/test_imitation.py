@@ -161,7 +161,7 @@ def test_distill_makes_a_run_folder_that_evaluates_as_any_other(tmp_path):
     teacher = str(ROOT / "checkpoints" / "walker-stand" / "large")
     r = _cli("distill", "--teacher", teacher, "--method", "gail", "--width", "12", "--steps", "1200",
              "--eval-every", "1200", "--eval-episodes", "2", "--trajectories", "2", "--out", str(tmp_path / "g"),
-             "--json")
+             "--results", str(tmp_path / "results"), "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["method"] == "gail" and summary["width"] == 12
@@ -174,6 +174,12 @@ def test_distill_makes_a_run_folder_that_evaluates_as_any_other(tmp_path):
     ev = json.loads(e.stdout)
     assert ev["mode"] == "large" and ev["flops_per_inference"] == actor_flops(24, 6, 12)
     assert ev["return_mean"] == pytest.approx(summary["eval"]["return_mean"])
+    # and its result file joins a results folder as a trial of mode gail, width 12
+    from asym_control.experiments.results import load
+    [res] = load(tmp_path / "results")
+    assert res["trial"] == {"task": "walker-stand", "mode": "gail", "seed": 0, "steps": 1200, "cost_lambda": None,
+                            "n_omega": None, "train_args": ["--width", "12"]}
+    assert res["eval"]["return_mean"] == summary["eval"]["return_mean"] and len(res["curve"]) == 1
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,5 +1,5 @@
 """
-The report of a results folder: Table III and Table IV's FLOPs beside the paper's, curves, sweeps.
+The report of a results folder: Tables III and IV beside the paper's, curves, sweeps.
 
 Every figure in it is computed from the result files (one per trial: its evaluation, learning
 curve and provenance); the paper's numbers come from the task registry (Table III). Markdown for
@@ -44,6 +44,74 @@ def _row(v: Variant, l_only_mean: float | None) -> dict:
                 per_seed_reduction=[100 * e["flops_reduction"] for e in ev],
                 steps=v.results[0]["steps"], episodes=ev[0]["episodes"],
                 wall=sum(r["train_wall_time_s"] for r in v.results))
+
+
+def _width(v: Variant) -> int | None:
+    """Return the width of a matched-FLOPs baseline: pi_fit (L-only with --large W), BC or GAIL (--width W)."""
+    args = list(v.train_args)
+    flag = {"large": "--large", "bc": "--width", "gail": "--width"}.get(v.mode)
+    if flag in args and args.index(flag) + 1 < len(args) and (v.mode != "large" or len(args) == 2):
+        return int(args[args.index(flag) + 1])
+    return None
+
+
+def _is_baseline(v: Variant) -> bool:
+    return v.mode in ("bc", "gail") or (v.mode == "large" and _width(v) is not None)
+
+
+def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
+    """Table IV of a task: ours beside pi_fit, GAIL and BC at the width matched to ours' FLOPs."""
+    from asym_control.baselines.matched import matched_width
+    from asym_control.flops import actor_flops
+
+    base = [v for v in groups if v.task == task and _is_baseline(v)]
+    if not base:
+        return []
+    widths = sorted({_width(v) for v in base})
+    ours = []
+    for v in groups:
+        if v.task == task and v.mode == "asym":
+            flops = [r["eval"]["flops_per_inference"] for r in v.results]
+            if matched_width(spec.obs_dim, spec.act_dim, float(np.mean(flops))) in widths:
+                ours.append(v)
+    l_only = [v for v in groups if v.task == task and v.mode == "large" and not v.train_args]
+    lines = [f"## {task}: Table IV, at matched FLOPs", "",
+             "Ours' average FLOPs per control step (master included) over its seeds decides the width of "
+             "the baselines (`asym-control flops --match`): pi_fit is SAC from scratch at that width, BC and "
+             "GAIL distil the L-only teacher's 25 x 50 state-action pairs into it (`asym-control distill`). "
+             "Return: mean +- std over runs (seeds), and the best run, as the paper reports.", "",
+             "| | runs | budget | FLOPs / step | return | best run |", "|---|---|---|---|---|---|"]
+    best_base = {}
+    for v in l_only + ours + base:
+        ret = [r["eval"]["return_mean"] for r in v.results]
+        flops = [r["eval"]["flops_per_inference"] for r in v.results]
+        m, sd = _stats(ret)
+        fm, fs = _stats(flops)
+        name = {"large": "pi_fit" if _width(v) else "L-only", "bc": "BC", "gail": "GAIL"}.get(v.mode, v.label)
+        if v.mode == "asym":
+            name = v.label
+        elif _width(v):
+            name += f" (width {_width(v)})"
+        steps = v.results[0]["steps"]
+        budget = f"{steps:,} updates" if v.mode == "bc" else f"{steps:,} steps"
+        lines.append(f"| {name} | {len(ret)} | {budget} | {fm:,.0f}" + (f" +- {fs:,.0f}" if fs else "")
+                     + f" | {_fmt(m)} +- {_fmt(sd)} | {_fmt(max(ret))} |")
+        if _is_baseline(v):
+            best_base[name] = max(best_base.get(name, -math.inf), m)
+    t4 = spec.paper.get("table4")
+    if t4:
+        w = matched_width(spec.obs_dim, spec.act_dim, t4["student_flops"])
+        here = actor_flops(spec.obs_dim, spec.act_dim, w)
+        lines.append(f"| paper, Table IV (best of 5 runs; 2M steps, MountainCar 100k) | 5 | | ours "
+                     f"{t4['avg_flops']:,}, students {t4['student_flops']:,} (width {w} here: {here:,}) "
+                     f"| ours {spec.paper['ours']}, pi_fit {t4['pi_fit']}, GAIL {t4['gail']}, BC {t4['bc']} | |")
+    lines.append("")
+    for v in ours:
+        m = _stats([r["eval"]["return_mean"] for r in v.results])[0]
+        behind = [f"{k} ({b:.1f})" for k, b in best_base.items() if b >= m]
+        verdict = "ahead of every baseline's mean" if not behind else "**not ahead** of " + ", ".join(behind)
+        lines.append(f"- {v.label}: mean {m:.1f}, {verdict}")
+    return lines + [""]
 
 
 def _curves_png(task: str, vs: list[Variant], out: Path) -> Path:
@@ -95,7 +163,7 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
              ""]
     for task in tasks:
         spec = get_task(task)
-        tv = [v for v in groups if v.task == task]
+        tv = [v for v in groups if v.task == task and not _is_baseline(v)]
         budgets = sorted({v.results[0]["steps"] for v in tv})
         for steps in budgets:
             vs = [v for v in tv if v.results[0]["steps"] == steps]
@@ -150,6 +218,7 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
             walls = ", ".join(f"{r['label']} {r['wall'] / 60:.0f} min" for r in rows)
             lines.append(f"Training wall time (all seeds, one CPU each): {walls}.")
             lines.append("")
+        lines += _table_iv(task, spec, groups)
         # Fig. 2: return and % on large against lambda, where a grid varied lambda alone
         by_rest: dict[tuple, list[Variant]] = {}
         for v in tv:

@@ -88,6 +88,38 @@ def collect(run_dir: Path, trial: Trial, evaluation: dict, eval_command: str, no
     }
 
 
+def collect_distilled(run_dir: Path) -> dict:
+    """
+    Return the result of a student made by `asym-control distill` (its distill.json), as a trial's.
+
+    Its mode is the method (bc, gail), its flags the width; its steps are BC's gradient steps or
+    GAIL's environment steps; the teacher and the demonstrations are kept beside.
+    """
+    path = Path(run_dir) / "distill.json"
+    if not path.is_file():
+        raise ResultError(f"{run_dir} has no distill.json: not a student made by asym-control distill")
+    d = json.loads(path.read_text())
+    trial = Trial(d["task"], d["method"], int(d["seed"]), int(d["steps"]), None, None, ("--width", str(d["width"])))
+    return {
+        "version": RESULT_VERSION,
+        "name": trial.name,
+        "trial": trial.as_dict(),
+        "train_commands": [{"command": d["command"]}],
+        "eval_command": None,
+        "steps": d["steps"],
+        "train_wall_time_s": d["demo_wall_time_s"] + d["train_wall_time_s"],
+        "eval_wall_time_s": None,
+        "node": {"id": None, "hostname": socket.gethostname()},
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "eval": d["eval"],
+        "per_episode_return": [],
+        "curve": _jsonl(Path(run_dir) / "evals.jsonl"),
+        "teacher": d["teacher"],
+        "demonstrations": d["demonstrations"],
+    }
+
+
 def load(results_dir: Path) -> list[dict]:
     """Read every result file of a folder (a damaged one is an error that names it)."""
     out = []
@@ -116,7 +148,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        name = {"asym": "ours", "large": "L-only", "small": "S-only"}[self.mode]
+        name = {"asym": "ours", "large": "L-only", "small": "S-only", "bc": "BC", "gail": "GAIL"}[self.mode]
         extra = []
         if self.cost_lambda is not None:
             extra.append(f"lambda {self.cost_lambda:g}")
@@ -140,5 +172,5 @@ def variants(results: list[dict]) -> list[Variant]:
         groups.setdefault(key, []).append(r)
     out = [Variant(k[0], k[1], k[2], k[3], k[4], sorted(v, key=lambda r: r["trial"]["seed"]))
            for k, v in groups.items()]
-    order = {"small": 0, "large": 1, "asym": 2}
+    order = {"small": 0, "large": 1, "asym": 2, "bc": 3, "gail": 4}
     return sorted(out, key=lambda v: (v.task, order[v.mode], v.cost_lambda or 0, v.n_omega or 0, v.train_args))
