@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "--asym-args=\"--cost-free 100000 ...\"")
     sw.add_argument("--train-args", default="", metavar="FLAGS",
                     help="more `asym-control train` flags for every trial, as --train-args=\"...\"")
+    sw.add_argument("--ablations", default="", metavar="NAMES",
+                    help="comma-separated: no-cost (Table V), separate-buffers (Table VI); each adds a variant "
+                         "of every asym trial with that flag")
     sw.add_argument("--results", type=Path, required=True, help="folder of the results (a small JSON per trial)")
     sw.add_argument("--work-dir", type=Path, default=Path("runs/sweep"),
                     help="run folders (checkpoints, buffers), on each node that runs a trial (default runs/sweep)")
@@ -440,7 +443,8 @@ def cmd_sweep(a) -> int:
             raise GridError(f"not valid `asym-control train` flags: {' '.join(extra)!r}") from None
     trials = expand([t for t in a.tasks.split(",") if t], [m for m in a.modes.split(",") if m],
                     parse_seeds(a.seeds), a.steps, numbers(a.lambdas, float, "--lambdas"),
-                    numbers(a.n_omegas, int, "--n-omegas"), asym_args, common_args)
+                    numbers(a.n_omegas, int, "--n-omegas"), asym_args, common_args,
+                    [x for x in a.ablations.split(",") if x])
     if a.dry_run:
         for t in trials:
             state = "done" if result_path(a.results, t).is_file() else "to run"

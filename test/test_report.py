@@ -78,6 +78,26 @@ def test_table_iv_sets_ours_beside_the_baselines_at_its_matched_width(tmp_path):
     assert "width 22" not in table3 and "--large 22" not in table3 and "BC" not in table3
 
 
+def test_tables_v_and_vi_and_the_n_omega_sweep_pair_each_variant_with_its_ablation(tmp_path):
+    t = lambda seed, args=(), n=None: Trial("walker-stand", "asym", seed, 300, None, n, args)  # noqa: E731
+    cur = ("--schedule", "curriculum")
+    rs = [result(t(s, cur), r, lg, 0.8) for s, (r, lg) in enumerate(((950.0, 0.10), (940.0, 0.20)))]
+    rs += [result(t(s, cur + ("--no-cost",)), 960.0, 1.0, 0.0) for s in range(2)]
+    rs += [result(t(s, ("--separate-buffers",) + cur), r, 0.3, 0.6) for s, r in enumerate((900.0, 920.0))]
+    rs += [result(t(0, cur, n), 930.0 + n, 0.1, 0.8) for n in (1, 2, 10)]
+    write(tmp_path / "res", rs)
+    text = report(tmp_path / "res", tmp_path / "results.md")
+    assert "## walker-stand: Table V, with and without the cost term" in text
+    assert "| ours (--schedule curriculum) | 300 steps | 2 / 2 | 945.0 +- 5.0 | 15.0% +- 5.0% | 960.0 +- 0.0 | " \
+           "100.0% +- 0.0% |" in text
+    assert "| paper, Table V (2M steps) | | | 943.8 | 19.7% | 961.8 | 100.0% |" in text
+    # the flag's place among the others does not matter
+    assert "| ours (--schedule curriculum) | 300 steps | 2 / 2 | 945.0 +- 5.0 | 15.0% +- 5.0% | 910.0 +- 10.0 | " \
+           "30.0% +- 0.0% |" in text.split("Table VI")[1]
+    n_omega = text.split("## walker-stand: n_omega, ours (--schedule curriculum) at 300 steps")[1]
+    assert [line.split(" | ")[0] for line in n_omega.splitlines()[4:7]] == ["| 1", "| 2", "| 10"]
+
+
 def test_bad_results_folders_are_refused_with_the_reason(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResultError, match="no result files"):

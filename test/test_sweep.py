@@ -39,9 +39,21 @@ def test_the_grid_multiplies_the_masters_settings_for_asym_trials_only():
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
 
 
+def test_ablations_add_a_variant_of_every_asym_trial():
+    trials = expand(["walker-stand"], ["asym", "large"], [0], 1000, n_omegas=[5, 10],
+                    train_args=["--schedule", "curriculum"], ablations=["no-cost", "separate-buffers"])
+    asym = [t.train_args for t in trials if t.mode == "asym"]
+    base = ("--schedule", "curriculum")
+    assert asym == [base, base, base + ("--no-cost",), base + ("--no-cost",),
+                    base + ("--separate-buffers",), base + ("--separate-buffers",)]
+    assert [t.n_omega for t in trials if t.mode == "asym"] == [5, 10] * 3
+    assert [t.train_args for t in trials if t.mode == "large"] == [()]
+
+
 @pytest.mark.parametrize("kw, message", [
     (dict(tasks=["walker"]), "unknown task"), (dict(modes=["medium"]), "unknown mode"),
     (dict(seeds=[]), "no seeds"), (dict(steps=0), "steps must be positive"),
+    (dict(ablations=["no-master"]), "unknown ablation"),
 ])
 def test_a_bad_grid_is_refused_with_the_reason(kw, message):
     args = dict(tasks=["walker-stand"], modes=["asym"], seeds=[0], steps=100)

@@ -58,12 +58,17 @@ class Trial:
                 "cost_lambda": self.cost_lambda, "n_omega": self.n_omega, "train_args": list(self.train_args)}
 
 
+# the paper's ablations (Tables V and VI), each one more variant of every asym trial
+ABLATIONS = {"no-cost": ("--no-cost",), "separate-buffers": ("--separate-buffers",)}
+
+
 def expand(tasks, modes, seeds, steps: int, lambdas=(None,), n_omegas=(None,),
-           train_args=(), common_args=()) -> list[Trial]:
+           train_args=(), common_args=(), ablations=()) -> list[Trial]:
     """
     Return the trials of a grid, in a stable order (task, then mode, then seed, then the master's).
 
-    `train_args` are extra flags of the asym trials; `common_args` of every trial.
+    `train_args` are extra flags of the asym trials; `common_args` of every trial; `ablations`
+    (names of ABLATIONS) add, for every asym trial, one more with the ablation's flag.
     """
     from asym_control.tasks.registry import TASKS
 
@@ -80,6 +85,10 @@ def expand(tasks, modes, seeds, steps: int, lambdas=(None,), n_omegas=(None,),
         raise GridError(f"unknown mode(s) {', '.join(bad)}; modes are {', '.join(MODES)}")
     if steps <= 0:
         raise GridError(f"steps must be positive, got {steps}")
+    unknown = [x for x in ablations if x not in ABLATIONS]
+    if unknown:
+        raise GridError(f"unknown ablation(s) {', '.join(unknown)}; ablations are {', '.join(ABLATIONS)}")
+    variants = [()] + [ABLATIONS[x] for x in ablations]
     trials: list[Trial] = []
     for task in tasks:
         for mode in modes:
@@ -87,10 +96,11 @@ def expand(tasks, modes, seeds, steps: int, lambdas=(None,), n_omegas=(None,),
                 if mode != "asym":
                     trials.append(Trial(task, mode, int(seed), steps, train_args=tuple(common_args)))
                     continue
-                for lam in lambdas:
-                    for n in n_omegas:
-                        trials.append(Trial(task, mode, int(seed), steps, lam, n,
-                                            tuple(common_args) + tuple(train_args)))
+                for extra in variants:
+                    for lam in lambdas:
+                        for n in n_omegas:
+                            trials.append(Trial(task, mode, int(seed), steps, lam, n,
+                                                tuple(common_args) + tuple(train_args) + extra))
     names = [t.name for t in trials]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

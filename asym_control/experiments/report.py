@@ -1,5 +1,5 @@
 """
-The report of a results folder: Tables III and IV beside the paper's, curves, sweeps.
+The report of a results folder: Tables III to VI beside the paper's, curves, sweeps.
 
 Every figure in it is computed from the result files (one per trial: its evaluation, learning
 curve and provenance); the paper's numbers come from the task registry (Table III). Markdown for
@@ -114,6 +114,61 @@ def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
     return lines + [""]
 
 
+ABLATION_TABLES = (("--no-cost", "V", "table5", "the cost term", "with the cost term", "without it"),
+                   ("--separate-buffers", "VI", "table6", "a shared replay buffer", "shared", "separate"))
+
+
+def _ablation_tables(task: str, spec, groups: list[Variant]) -> list[str]:
+    """Tables V and VI of a task: each asym variant beside the same with the ablation's flag."""
+    lines = []
+    asym = [v for v in groups if v.task == task and v.mode == "asym"]
+
+    def key(v, drop=None):
+        args = tuple(sorted(a for a in v.train_args if a != drop))
+        return v.cost_lambda, v.n_omega, v.results[0]["steps"], args
+
+    def cell(v):
+        ret = [r["eval"]["return_mean"] for r in v.results]
+        large = [100 * r["eval"]["large_fraction"] for r in v.results]
+        m, sd = _stats(ret)
+        lm, ls = _stats(large)
+        return f"{_fmt(m)} +- {_fmt(sd)} | {lm:.1f}% +- {ls:.1f}%", len(ret)
+    for flag, number, paper_key, what, with_name, without_name in ABLATION_TABLES:
+        pairs = [(b, v) for v in asym if flag in v.train_args for b in asym
+                 if flag not in b.train_args and key(b) == key(v, drop=flag)]
+        if not pairs:
+            continue
+        lines += [f"## {task}: Table {number}, with and without {what}", "",
+                  f"| ours | budget | seeds | {with_name}: return | % on large | {without_name}: return | % on large |",
+                  "|---|---|---|---|---|---|---|"]
+        for b, v in pairs:
+            (cb, nb), (cv, nv) = cell(b), cell(v)
+            lines.append(f"| {b.label} | {b.results[0]['steps']:,} steps | {nb} / {nv} | {cb} | {cv} |")
+        t = spec.paper.get(paper_key)
+        if t:
+            lines.append(f"| paper, Table {number} (2M steps) | | | {t['with']} | {t['with_large_pct']}% | "
+                         f"{t['without']} | {t['without_large_pct']}% |")
+        lines.append("")
+    # n_omega: the same variant at several n_omega
+    by_rest: dict[tuple, list[Variant]] = {}
+    for v in asym:
+        if v.n_omega is not None:
+            by_rest.setdefault((v.cost_lambda, v.train_args, v.results[0]["steps"]), []).append(v)
+    for (_, args, steps), vs in by_rest.items():
+        if len(vs) < 2:
+            continue
+        label = "ours" + (f" ({' '.join(args)})" if args else "")
+        lines += [f"## {task}: n_omega, {label} at {steps:,} steps", "",
+                  "| n_omega | seeds | return | % on large | FLOPs / step | FLOPs reduction |",
+                  "|---|---|---|---|---|---|"]
+        for v in sorted(vs, key=lambda v: v.n_omega):
+            r = _row(v, None)
+            lines.append(f"| {v.n_omega} | {r['seeds']} | {_fmt(r['mean'])} +- {_fmt(r['std'])} | "
+                         f"{_fmt(r['large'])}% | {_fmt(r['flops'], 0)} | {_fmt(r['reduction'])}% |")
+        lines.append("")
+    return lines
+
+
 def _curves_png(task: str, vs: list[Variant], out: Path) -> Path:
     from asym_control.evaluation.plots import _plt
     plt = _plt()
@@ -219,6 +274,7 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
             lines.append(f"Training wall time (all seeds, one CPU each): {walls}.")
             lines.append("")
         lines += _table_iv(task, spec, groups)
+        lines += _ablation_tables(task, spec, groups)
         # Fig. 2: return and % on large against lambda, where a grid varied lambda alone
         by_rest: dict[tuple, list[Variant]] = {}
         for v in tv:
