@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="control steps at the start with lambda = 0")
     t.add_argument("--cost-warmup", type=_nonnegative_int, default=None,
                    help="control steps over which lambda rises linearly from 0 to its value")
+    t.add_argument("--her-goals", type=_nonnegative_int, default=4,
+                   help="goal-conditioned tasks: hindsight goals per real one (HER's k, future strategy; 0: none)")
     t.add_argument("--separate-buffers", action="store_true",
                    help="ablation: each sub-policy learns only from its own transitions")
     t.add_argument("--checkpoint-every", type=_positive(int), default=10_000,
@@ -390,7 +392,7 @@ def train_config(a):
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,
                                      **({} if a.master_buffer is None else {"buffer_size": a.master_buffer})),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
-                       no_cost=a.no_cost, separate_buffers=a.separate_buffers,
+                       no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],
                        checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
                        episode_steps=a.episode_steps, parallel=not a.single_process,

@@ -18,7 +18,7 @@ import numpy as np
 
 from asym_control.asym.policy import LARGE, OPTION_NAMES, SMALL, AsymPolicy  # noqa: F401 - re-exported
 from asym_control.flops import CostTable, cost_table
-from asym_control.learning.buffers import MacroBuffer, MacroStep, ReplayBuffer
+from asym_control.learning.buffers import HerReplayBuffer, MacroBuffer, MacroStep, ReplayBuffer
 from asym_control.learning.dqn import DQN
 from asym_control.learning.learner import LearnerProcess
 from asym_control.learning.nets import DTYPE
@@ -45,10 +45,15 @@ class AsymAgent:
             if option in cfg.options():
                 self.subs[option] = sub
         self.master = DQN(self.obs_dim, cfg.dqn, init) if cfg.mode == "asym" else None
+
+        def buffer():
+            if spec.her is not None and cfg.her_goals > 0:   # goal-conditioned: relabelled by hindsight
+                return HerReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim, spec.her, cfg.her_goals)
+            return ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim)
         if cfg.separate_buffers:
-            self.buffers = {o: ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim) for o in self.subs}
+            self.buffers = {o: buffer() for o in self.subs}
         else:
-            shared = ReplayBuffer(cfg.buffer_size, self.obs_dim, self.act_dim)
+            shared = buffer()
             self.buffers = {o: shared for o in self.subs}
         self.macro_buffer = MacroBuffer(cfg.dqn.buffer_size, self.obs_dim) if self.master else None
         self._remote: LearnerProcess | None = None
@@ -124,6 +129,12 @@ class AsymAgent:
         # shared buffer: one add reaches both sub-policies; separate: only the one that acted
         self.buffers[option if self.cfg.separate_buffers else next(iter(self.buffers))].add(
             obs, action, reward, next_obs, terminated)
+
+    def end_episode(self) -> None:
+        """Close the episode in every buffer that relabels by hindsight (its goals become usable)."""
+        for b in {id(x): x for x in self.buffers.values()}.values():
+            if isinstance(b, HerReplayBuffer):
+                b.end_episode()
 
     def store_macro(self, macro: MacroStep, next_obs, terminated: bool) -> None:
         # the buffer keeps the macro step's task reward; the cost term is applied when a batch

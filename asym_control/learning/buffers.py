@@ -68,6 +68,69 @@ class ReplayBuffer:
             getattr(self, f)[:self.size] = t[f"{prefix}.{f}"]
 
 
+class HerReplayBuffer(ReplayBuffer):
+    """
+    The shared buffer of a goal-conditioned task, relabelled by hindsight (HER, Andrychowicz et al. 2017).
+
+    The "future" strategy with k sampled goals: a drawn transition of a finished episode has its
+    desired goal replaced, with probability k / (k + 1), by the goal achieved at a uniformly drawn
+    later step of the same episode (this one's next state included), in the observation and the
+    next observation, and its reward recomputed by the task's (vectorised) reward function.
+    Transitions of the episode in progress keep their goal (their future is not known yet). The
+    achieved goal is read from the next observation (`her.achieved`), so nothing extra is stored by
+    the caller; `end_episode()` closes an episode.
+    """
+
+    _FIELDS = ReplayBuffer._FIELDS + ("achieved", "to_end")
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, her, n_sampled_goal: int = 4):
+        super().__init__(capacity, obs_dim, act_dim)
+        self.her = her
+        self.n_sampled_goal = int(n_sampled_goal)
+        goal_dim = len(range(obs_dim)[her.desired])
+        self.achieved = np.zeros((self.capacity, goal_dim), DTYPE)
+        self.to_end = np.full(self.capacity, -1, np.int64)   # transitions after this one in its episode
+        self.episode_start, self.episode_length = 0, 0
+
+    def add(self, obs, action, reward, next_obs, terminated) -> None:
+        i = self.pos
+        if self.episode_length == 0:
+            self.episode_start = i
+        self.achieved[i] = np.asarray(next_obs)[self.her.achieved]
+        self.to_end[i] = -1
+        super().add(obs, action, reward, next_obs, terminated)
+        self.episode_length += 1
+
+    def end_episode(self) -> None:
+        n = min(self.episode_length, self.capacity)
+        idx = (self.episode_start + np.arange(self.episode_length - n, self.episode_length)) % self.capacity
+        self.to_end[idx] = np.arange(n - 1, -1, -1)
+        self.episode_length = 0
+
+    def sample(self, batch_size: int, rng: np.random.Generator):
+        idx = rng.integers(0, self.size, size=batch_size)
+        relabel_draw, future_draw = rng.random(batch_size), rng.random(batch_size)
+        obs, action, reward, next_obs, terminated = (getattr(self, f)[idx] for f in ReplayBuffer._FIELDS)
+        to_end = self.to_end[idx]
+        relabel = (relabel_draw < self.n_sampled_goal / (self.n_sampled_goal + 1.0)) & (to_end >= 0)
+        future = (idx + np.floor(future_draw * (to_end + 1)).astype(np.int64)) % self.capacity
+        goals = self.achieved[future[relabel]]
+        d = self.her.desired
+        obs[relabel, d] = goals
+        next_obs[relabel, d] = goals
+        reward[relabel] = self.her.reward(self.achieved[idx[relabel]], goals)
+        return obs, action, reward, next_obs, terminated
+
+    def state(self, prefix: str) -> dict[str, np.ndarray]:
+        t = super().state(prefix)
+        t[f"{prefix}.episode"] = np.array([self.episode_start, self.episode_length], dtype=np.int64)
+        return t
+
+    def load_state(self, t: dict[str, np.ndarray], prefix: str) -> None:
+        super().load_state(t, prefix)
+        self.episode_start, self.episode_length = (int(v) for v in t[f"{prefix}.episode"])
+
+
 class MacroBuffer(ReplayBuffer):
     """Ring buffer of the master's macro transitions (s_t, omega, r_Omega, s_{t+k}, terminated, k)."""
 

@@ -9,3 +9,4 @@ The registry is re-exported here: `from asym_control.tasks import register_task,
 from asym_control.tasks.registry import (  # noqa: F401 - the public API of the registry
     TASKS, RobotState, TaskEnv, TaskSpec, UnknownTask, get_task, register_task)
 import asym_control.tasks.arm  # noqa: E402,F401 - registers arm-reach
+import asym_control.tasks.fetch  # noqa: E402,F401 - registers FetchPickAndPlace-v4

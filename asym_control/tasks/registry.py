@@ -31,6 +31,20 @@ class RobotState:
 
 
 @dataclass(frozen=True)
+class HerSpec:
+    """
+    A goal-conditioned task's goals, for hindsight experience replay.
+
+    `desired`: the desired goal's slice of the observation; `achieved`: the achieved goal's;
+    `reward(achieved, desired)`: the task's reward of rows of goals (vectorised).
+    """
+
+    desired: slice
+    achieved: slice
+    reward: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A task's fixed description (paper Table II for widths and lambda)."""
 
@@ -52,6 +66,7 @@ class TaskSpec:
     critic_units: int | None = None  # critics' width in training; None: each actor's (the paper's)
     note: str = ""                   # where this task differs from the paper's, printed with its figures
     noise_rho: float = 0.0           # training's exploration noise correlation (SACConfig.noise_rho)
+    her: HerSpec | None = None       # goal-conditioned: where the goals are, for HER (learning/buffers.py)
 
     def make_env(self, seed: int, episode_steps: int | None = None) -> "TaskEnv":
         return ENV_FACTORIES[self.suite](self, seed, episode_steps or self.episode_steps)

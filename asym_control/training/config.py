@@ -70,6 +70,8 @@ class TrainConfig:
     separate_buffers: bool = False
     """ablation (Table VI): each sub-policy learns only from the transitions it generated"""
     buffer_size: int = 1_000_000
+    her_goals: int = 4
+    """goal-conditioned tasks: hindsight goals per real one (HER's k, future strategy; 0: no HER)"""
     learning_starts: int = 1_000
     """uniformly random actions for this many steps before any update"""
     checkpoint_every: int = 10_000
@@ -98,6 +100,8 @@ class TrainConfig:
         if self.cost_warmup_steps < 0 or self.cost_free_steps < 0:
             raise ConfigError(f"cost-free and cost-warmup must be >= 0, got {self.cost_free_steps}, "
                               f"{self.cost_warmup_steps}")
+        if self.her_goals < 0:
+            raise ConfigError(f"her-goals must be >= 0, got {self.her_goals}")
         if self.learning_starts < 0:
             raise ConfigError(f"learning-starts must be >= 0, got {self.learning_starts}")
         if self.episode_steps is not None and self.episode_steps <= 0:

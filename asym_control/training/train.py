@@ -111,6 +111,8 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after):
                 agent.store(option, obs, action, reward, next_obs, terminated)
                 macro.add(reward)
                 done = terminated or truncated
+                if done:
+                    agent.end_episode()
                 if macro.length == cfg.n_omega or done:
                     agent.store_macro(macro, next_obs, terminated)
                     macro = None
