@@ -121,3 +121,17 @@ def test_a_run_trained_by_hand_gives_the_trial_a_sweep_would_name_alike(tmp_path
     trial = trial_of_run(run)
     assert trial == Trial("finger-spin", "asym", 2, 300000, 1e-3, None, ("--cost-free", "100000"))
     assert trial.name == Trial("finger-spin", "asym", 2, 300000, 0.001, None, ("--cost-free", "100000")).name
+
+
+def test_fetch_is_scored_by_its_success_rate(tmp_path):
+    t = lambda mode, seed: Trial("FetchPickAndPlace-v4", mode, seed, 300)  # noqa: E731
+    rs = []
+    for mode, success, large in (("large", (0.9, 1.0), 1.0), ("asym", (0.8, 0.9), 0.4)):
+        for s, x in enumerate(success):
+            r = result(t(mode, s), -20.0, large, 0.5)
+            r["eval"].update(task="FetchPickAndPlace-v4", success_rate=x)
+            rs.append(r)
+    write(tmp_path / "res", rs)
+    text = report(tmp_path / "res", tmp_path / "results.md")
+    assert "## FetchPickAndPlace-v4, 300 control steps (score: success rate" in text
+    assert "| L-only | 2 | 0.950 +- 0.050 |" in text and "| ours | 2 | 0.850 +- 0.050 | 0.89 / 0.84 |" in text

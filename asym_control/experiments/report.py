@@ -20,6 +20,15 @@ from asym_control.experiments.results import Variant, load, variants
 MEAN_RATIO, WORST_RATIO = 0.95, 0.8
 
 
+def _score(e: dict) -> float:
+    """Return an evaluation's figure of merit: its success rate on tasks the paper scores so, else its return."""
+    from asym_control.tasks.registry import TASKS
+    spec = TASKS.get(e.get("task"))
+    if spec is not None and spec.paper.get("metric") == "success rate" and "success_rate" in e:
+        return float(e["success_rate"])
+    return float(e["return_mean"])
+
+
 def _stats(values) -> tuple[float, float]:
     a = np.asarray(values, dtype=float)
     return float(a.mean()), float(a.std(ddof=0)) if len(a) > 1 else 0.0
@@ -31,7 +40,7 @@ def _fmt(x: float, digits: int = 1) -> str:
 
 def _row(v: Variant, l_only_mean: float | None) -> dict:
     ev = [r["eval"] for r in v.results]
-    ret = [e["return_mean"] for e in ev]
+    ret = [_score(e) for e in ev]
     m, s = _stats(ret)
     large = 100 * np.mean([e["large_fraction"] for e in ev])
     red = 100 * np.mean([e["flops_reduction"] for e in ev])
@@ -83,7 +92,7 @@ def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
              "| | runs | budget | FLOPs / step | return | best run |", "|---|---|---|---|---|---|"]
     best_base = {}
     for v in l_only + ours + base:
-        ret = [r["eval"]["return_mean"] for r in v.results]
+        ret = [_score(r["eval"]) for r in v.results]
         flops = [r["eval"]["flops_per_inference"] for r in v.results]
         m, sd = _stats(ret)
         fm, fs = _stats(flops)
@@ -107,7 +116,7 @@ def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
                      f"| ours {spec.paper['ours']}, pi_fit {t4['pi_fit']}, GAIL {t4['gail']}, BC {t4['bc']} | |")
     lines.append("")
     for v in ours:
-        m = _stats([r["eval"]["return_mean"] for r in v.results])[0]
+        m = _stats([_score(r["eval"]) for r in v.results])[0]
         behind = [f"{k} ({b:.1f})" for k, b in best_base.items() if b >= m]
         verdict = "ahead of every baseline's mean" if not behind else "**not ahead** of " + ", ".join(behind)
         lines.append(f"- {v.label}: mean {m:.1f}, {verdict}")
@@ -128,7 +137,7 @@ def _ablation_tables(task: str, spec, groups: list[Variant]) -> list[str]:
         return v.cost_lambda, v.n_omega, v.results[0]["steps"], args
 
     def cell(v):
-        ret = [r["eval"]["return_mean"] for r in v.results]
+        ret = [_score(r["eval"]) for r in v.results]
         large = [100 * r["eval"]["large_fraction"] for r in v.results]
         m, sd = _stats(ret)
         lm, ls = _stats(large)
@@ -226,20 +235,24 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
             # improving, said so under the table)
             l_pool = [v for v in tv if v.mode == "large" and not v.train_args and v.results[0]["steps"] <= steps]
             l_only = sorted(l_pool, key=lambda v: v.results[0]["steps"])[-1:]
-            l_mean = _stats([r["eval"]["return_mean"] for r in l_only[0].results])[0] if l_only else None
+            l_mean = _stats([_score(r["eval"]) for r in l_only[0].results])[0] if l_only else None
             l_steps = l_only[0].results[0]["steps"] if l_only else None
             rows = [_row(v, l_mean) for v in vs]
             p = spec.paper
             table = cost_table(spec.obs_dim, spec.act_dim, spec.small_units, spec.large_units)
-            lines += [f"## {task}, {steps:,} control steps", "",
+            metric = " (score: success rate, the block within 5 cm of the goal at the episode's end)" \
+                if p.get("metric") == "success rate" else ""
+            lines += [f"## {task}, {steps:,} control steps{metric}", "",
                       "| | seeds | return | vs L-only (mean / worst) | % on large | FLOPs / step | FLOPs reduction "
                       "| per seed: return (% on large) |",
                       "|---|---|---|---|---|---|---|---|"]
             for r in rows:
-                per = ", ".join(f"{x:.1f}" + (f" ({lg:.0f}%)" if r["mode"] == "asym" else "")
+                dg = 3 if metric else 1      # success rates in [0, 1]
+                per = ", ".join(f"{x:.{dg}f}" + (f" ({lg:.0f}%)" if r["mode"] == "asym" else "")
                                 for x, lg in zip(r["per_seed"], r["per_seed_large"]))
                 vs_l = f"{r['ratio']:.2f} / {r['worst']:.2f}" if r["ratio"] is not None else "-"
-                lines.append(f"| {r['label']} | {r['seeds']} | {_fmt(r['mean'])} +- {_fmt(r['std'])} | {vs_l} | "
+                score = f"{_fmt(r['mean'], dg)} +- {_fmt(r['std'], dg)}"
+                lines.append(f"| {r['label']} | {r['seeds']} | {score} | {vs_l} | "
                              f"{_fmt(r['large'])}% | {_fmt(r['flops'], 0)} | {_fmt(r['reduction'])}% | {per} |")
             paper_flops = table.per_step(p["large_pct"] / 100)
             lines.append(f"| paper, Table III (2.5M steps, 5 seeds) | 5 | {p['ours']} (L-only {p['l_only']}, "
@@ -286,7 +299,7 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
             from asym_control.evaluation.plots import sweep as sweep_plot
             points = []
             for v in vs:
-                m, sd = _stats([r["eval"]["return_mean"] for r in v.results])
+                m, sd = _stats([_score(r["eval"]) for r in v.results])
                 points.append(dict(cost_lambda=v.cost_lambda, return_mean=m, return_std=sd,
                                    large_fraction=float(np.mean([r["eval"]["large_fraction"] for r in v.results]))))
             png = sweep_plot(points, f"{task}: return and share on large vs lambda ({steps:,} steps)",
