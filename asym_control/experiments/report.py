@@ -254,17 +254,19 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                 score = f"{_fmt(r['mean'], dg)} +- {_fmt(r['std'], dg)}"
                 lines.append(f"| {r['label']} | {r['seeds']} | {score} | {vs_l} | "
                              f"{_fmt(r['large'])}% | {_fmt(r['flops'], 0)} | {_fmt(r['reduction'])}% | {per} |")
-            paper_flops = table.per_step(p["large_pct"] / 100)
-            lines.append(f"| paper, Table III (2.5M steps, 5 seeds) | 5 | {p['ours']} (L-only {p['l_only']}, "
-                         f"S-only {p['s_only']}) | {p['ours'] / p['l_only']:.2f} | {p['large_pct']}% | "
-                         f"{paper_flops:,.0f} | {p['flops_reduction_pct']}% | |")
+            in_paper = "ours" in p        # a task of the paper's Table III (not arm-reach, FetchReach)
+            if in_paper:
+                paper_flops = table.per_step(p["large_pct"] / 100)
+                lines.append(f"| paper, Table III (2.5M steps, 5 seeds) | 5 | {p['ours']} (L-only {p['l_only']}, "
+                             f"S-only {p['s_only']}) | {p['ours'] / p['l_only']:.2f} | {p['large_pct']}% | "
+                             f"{paper_flops:,.0f} | {p['flops_reduction_pct']}% | |")
             if l_steps is not None and l_steps != steps:
                 lines.append(f"vs L-only: against L-only at {l_steps:,} steps ({l_mean:.1f}), there is none at "
                              f"{steps:,}.")
             if spec.note:
                 lines.append(f"Note: {spec.note}.")
             lines.append("")
-            if l_mean is not None:
+            if l_mean is not None and in_paper:
                 for r in rows:
                     if r["mode"] != "asym":
                         continue

@@ -27,14 +27,17 @@ import numpy as np
 
 from asym_control.tasks.registry import ENV_FACTORIES, HerSpec, RobotState, TaskEnv, TaskSpec, register_task
 
-FETCH_OBS, GOAL_DIM = 25, 3
+GOAL_DIM = 3
 DISTANCE_THRESHOLD = 0.05      # m, gymnasium-robotics' Fetch default
-SENSOR_NAMES = tuple(f"fetch_obs_{i}" for i in range(FETCH_OBS)) + (
-    "achieved_x", "achieved_y", "achieved_z", "goal_x", "goal_y", "goal_z")
+
+
+def _sensor_names(n_obs: int) -> tuple[str, ...]:
+    return tuple(f"fetch_obs_{i}" for i in range(n_obs)) + (
+        "achieved_x", "achieved_y", "achieved_z", "goal_x", "goal_y", "goal_z")
 
 
 def fetch_observation(state: RobotState) -> np.ndarray:
-    """FetchPickAndPlace: Fetch's observation (25), achieved goal (3), desired goal (3)."""
+    """Fetch: the environment's observation (25 picking, 10 reaching), achieved goal (3), desired goal (3)."""
     return np.asarray(state.sensors, dtype=np.float32)
 
 
@@ -44,8 +47,9 @@ def sparse_reward(achieved: np.ndarray, desired: np.ndarray) -> np.ndarray:
     return -(d > DISTANCE_THRESHOLD).astype(np.float32)
 
 
-FETCH_HER = HerSpec(desired=slice(FETCH_OBS + GOAL_DIM, FETCH_OBS + 2 * GOAL_DIM),
-                    achieved=slice(FETCH_OBS, FETCH_OBS + GOAL_DIM), reward=sparse_reward)
+def _her(n_obs: int) -> HerSpec:
+    return HerSpec(desired=slice(n_obs + GOAL_DIM, n_obs + 2 * GOAL_DIM), achieved=slice(n_obs, n_obs + GOAL_DIM),
+                   reward=sparse_reward)
 
 
 class _JointHelpers:
@@ -92,12 +96,15 @@ class _JointHelpers:
                 np.squeeze(np.array([self.get_joint_qvel(model, data, n) for n in names])))
 
 
-def _pick_and_place_class():
+def _fetch_class(env_id: str):
+    """Return gymnasium-robotics' class of `env_id`, its joint helpers replaced (see the module's docstring)."""
     with warnings.catch_warnings():   # its import warns about the Adroit hand tasks' versions
         warnings.simplefilter("ignore")
         from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlaceEnv
+        from gymnasium_robotics.envs.fetch.reach import MujocoFetchReachEnv
+    base = {"FetchPickAndPlace-v4": MujocoFetchPickAndPlaceEnv, "FetchReach-v4": MujocoFetchReachEnv}[env_id]
 
-    class PickAndPlace(MujocoFetchPickAndPlaceEnv):
+    class Fetch(base):
         # the base class assigns self._utils = mujoco_utils in its __init__: the property wraps it
         @property
         def _utils(self):
@@ -106,7 +113,8 @@ def _pick_and_place_class():
         @_utils.setter
         def _utils(self, utils):
             self.__dict__["_joint_helpers"] = _JointHelpers(utils)
-    return PickAndPlace
+    Fetch.__name__ = Fetch.__qualname__ = base.__name__.replace("Mujoco", "")
+    return Fetch
 
 
 class FetchEnv(TaskEnv):
@@ -114,7 +122,7 @@ class FetchEnv(TaskEnv):
 
     def __init__(self, spec: TaskSpec, seed: int, episode_steps: int):
         super().__init__(spec, episode_steps)
-        self._env = _pick_and_place_class()(reward_type="sparse")
+        self._env = _fetch_class(spec.env_id)(reward_type="sparse")
         self._seed = int(seed)
         self._first = True
         self._obs: dict | None = None
@@ -166,10 +174,15 @@ ENV_FACTORIES["fetch"] = FetchEnv
 
 # paper Table II: widths 32 and 128, lambda 2e-4; 50 steps of 0.04 s (20 MuJoCo substeps of 2 ms)
 FETCH_PICK_AND_PLACE = register_task(TaskSpec(
-    "FetchPickAndPlace-v4", "fetch", "FetchPickAndPlace-v4", FETCH_OBS + 2 * GOAL_DIM, 4, (), SENSOR_NAMES,
+    "FetchPickAndPlace-v4", "fetch", "FetchPickAndPlace-v4", 25 + 2 * GOAL_DIM, 4, (), _sensor_names(25),
     fetch_observation, 32, 128, 2e-4, 0.04, 50,
     dict(s_only=0.351, l_only=0.980, ours=0.935, large_pct=46.5, flops_reduction_pct=46.4, metric="success rate",
          table4=dict(avg_flops=22917, student_flops=23223, pi_fit=0.920, gail=0.078, bc=0.153),
          table5={"with": 0.822, "with_large_pct": 51.3, "without": 0.785, "without_large_pct": 44.2},
          table6={"with": 0.822, "with_large_pct": 51.3, "without": 0.377, "without_large_pct": 63.0}),
-    her=FETCH_HER))
+    her=_her(25)))
+# Not in the paper: Fetch moving its gripper to a goal, HER's easiest task, where our SAC + HER is set
+# beside Stable-Baselines3's (bench/her_sb3.py); the widths and lambda of FetchPickAndPlace
+FETCH_REACH = register_task(TaskSpec(
+    "FetchReach-v4", "fetch", "FetchReach-v4", 10 + 2 * GOAL_DIM, 4, (), _sensor_names(10),
+    fetch_observation, 32, 128, 2e-4, 0.04, 50, {"metric": "success rate"}, her=_her(10)))
