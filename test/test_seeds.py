@@ -58,3 +58,11 @@ def test_the_single_seed_command_of_each_seed():
     assert seed_argv(argv, 1, Path("runs/many/seed1"), single_process=True) == [
         "train", "--task", "walker-stand", "--steps", "10", "--seed", "1", "--out", "runs/many/seed1",
         "--no-progress", "--single-process"]
+
+
+def test_split_flags_takes_values_in_both_spellings_and_keeps_the_rest_in_order():
+    from asym_control.children import split_flags
+    found, rest = split_flags(["--task", "x", "--seed=3", "--no-cost", "--out", "d", "--single-process", "--n", "2"],
+                              {"--seed": 1, "--out": 1, "--single-process": 0})
+    assert found == {"--seed": "3", "--out": "d", "--single-process": None}
+    assert rest == ["--task", "x", "--no-cost", "--n", "2"]

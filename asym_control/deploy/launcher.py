@@ -30,20 +30,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asym_control.children import python_command
 from asym_control.deploy.graph import CLOCK_SOURCES, FINISHING_NODES, NodeSpec, config_path, load_graph, with_sim_time
 
 STOP_GRACE_S = 5.0
-# Each node process starts through this trampoline instead of a preexec_fn (which runs between
-# fork and exec, unsafe once this process has DDS threads): it asks the kernel to kill it when
-# the launcher dies (PR_SET_PDEATHSIG = 1, kept across exec), leaves at once if the launcher is
-# already gone, takes its CPUs, and becomes the node. argv: launcher pid, CPUs ("" for any), then
-# the node's own command line.
-_TRAMPOLINE = (
-    "import ctypes, os, signal, sys; "
-    "ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL); "
-    "os.getppid() == int(sys.argv[1]) or sys.exit(1); "
-    "sys.argv[2] and os.sched_setaffinity(0, {int(c) for c in sys.argv[2].split(',')}); "
-    "os.execv(sys.executable, [sys.executable] + sys.argv[3:])")
+# Each node process starts through children.python_command's trampoline instead of a preexec_fn
+# (which runs between fork and exec, unsafe once this process has DDS threads): the kernel kills it
+# when the launcher dies (PR_SET_PDEATHSIG, kept across exec), it leaves at once if the launcher
+# is already gone, takes its CPUs, and becomes the node.
 
 
 def parse_pins(specs: list[str] | None) -> dict[str, set[int]]:
@@ -318,10 +312,8 @@ def _start_process(spec: NodeSpec, params_file: Path, log_dir: Path, env: dict,
 
     Its output goes to log_dir/<name>.log (a pipe nobody reads would fill up and block the node).
     """
-    cpu_list = ",".join(str(c) for c in sorted(cpus)) if cpus else ""
-    cmd = [sys.executable, "-c", _TRAMPOLINE, str(os.getpid()), cpu_list,
-           "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
-           "-r", f"__ns:={spec.namespace}", "--params-file", str(params_file)]
+    cmd = python_command(["-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
+                          "-r", f"__ns:={spec.namespace}", "--params-file", str(params_file)], cpus)
     for k, v in spec.parameters.items():
         cmd += ["-p", f"{k}:={_ros_value(v)}"]
     log_path = log_dir / f"{spec.name}.log"

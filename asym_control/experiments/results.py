@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from asym_control.children import split_flags
 from asym_control.experiments.grid import Trial
 
 RESULT_VERSION = 1
@@ -45,17 +46,7 @@ def trial_of_run(run_dir: Path) -> Trial:
     argv = shlex.split(inv[0]["command"])
     if argv[:2] != ["asym-control", "train"]:
         raise ResultError(f"{run_dir}: the first command is not asym-control train: {inv[0]['command']}")
-    argv, axes, rest = argv[2:], {}, []
-    i = 0
-    while i < len(argv):
-        flag = argv[i].split("=", 1)[0]
-        if flag in _AXES:
-            value = argv[i].split("=", 1)[1] if "=" in argv[i] else (argv[i + 1] if _AXES[flag] else None)
-            axes[flag] = value
-            i += 1 if "=" in argv[i] or not _AXES[flag] else 2
-        else:
-            rest.append(argv[i])
-            i += 1
+    axes, rest = split_flags(argv[2:], _AXES)
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
     return Trial(cfg["task"], cfg["mode"], int(cfg["seed"]), int(cfg["steps"]),
                  float(axes["--lambda"]) if "--lambda" in axes else None,

@@ -20,21 +20,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from asym_control.children import start
+from asym_control.children import split_flags, start
 
 _DROP = {"--seeds": 1, "--seed": 1, "--out": 1}
 
 
 def seed_argv(argv: list[str], seed: int, out: Path, single_process: bool) -> list[str]:
     """Return the single-seed `train` arguments for `seed` from the many-seed command's."""
-    rest, i = [], 0
-    while i < len(argv):
-        flag = argv[i].split("=", 1)[0]
-        if flag in _DROP:
-            i += 1 if "=" in argv[i] else 1 + _DROP[flag]
-            continue
-        rest.append(argv[i])
-        i += 1
+    _, rest = split_flags(argv, _DROP)
     extra = ["--single-process"] if single_process and "--single-process" not in rest else []
     return ["train", *rest, "--seed", str(seed), "--out", str(out), "--no-progress", *extra][:]
 
