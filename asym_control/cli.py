@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the master's schedules: paper (lambda from the start, epsilon over 10%% of the run, "
                         "plain epsilon-greedy) or curriculum (lambda 0 for the first third, then a linear "
                         "ramp over the second, epsilon over two thirds, exploratory choices held 10 "
-                        "decisions: docs/master-collapse.md); the flags below override either")
+                        "decisions, the master's replay 10%% of the run: docs/master-collapse.md); the flags "
+                        "below override either")
     t.add_argument("--exploration-steps", type=_positive(int), default=None,
                    help="control steps over which the master's epsilon decays (default: 10%% of --steps)")
     t.add_argument("--exploration-unit", choices=("macro", "episode"), default="macro",
@@ -127,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--master-train-freq", choices=("control", "macro"), default="control",
                    help="the master's gradient steps: one per control step, or one per macro transition")
     t.add_argument("--master-buffer", type=_positive(int), default=None,
-                   help="macro transitions the master's replay keeps (default: Table I's 50,000)")
+                   help="macro transitions the master's replay keeps (default: Table I's 50,000; curriculum: "
+                        "10%% of the run)")
     t.add_argument("--cost-free", type=_nonnegative_int, default=None,
                    help="control steps at the start with lambda = 0")
     t.add_argument("--cost-warmup", type=_nonnegative_int, default=None,
@@ -383,14 +385,16 @@ def train_config(a):
     from asym_control.training.config import TrainConfig, schedule_settings
     from asym_control.learning.settings import DQNConfig, SACConfig
 
-    sched = schedule_settings(a.schedule, a.steps, cost_free_steps=a.cost_free, cost_warmup_steps=a.cost_warmup,
-                              exploration_steps=a.exploration_steps, exploration_hold=a.exploration_hold)
+    sched = schedule_settings(a.schedule, a.steps, a.n_omega, cost_free_steps=a.cost_free,
+                              cost_warmup_steps=a.cost_warmup, exploration_steps=a.exploration_steps,
+                              exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
+    buffer = {} if sched["master_buffer"] is None else {"buffer_size": sched["master_buffer"]}
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                        sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,
-                                     **({} if a.master_buffer is None else {"buffer_size": a.master_buffer})),
+                                     **buffer),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],

@@ -316,10 +316,15 @@ def test_bad_master_settings_are_refused(field, value):
 def test_the_curriculum_schedule_is_thirds_of_the_run_fixed_in_control_steps(tmp_path):
     from asym_control.training.config import schedule_settings
     assert schedule_settings("curriculum", 300_000) == dict(
-        cost_free_steps=100_000, cost_warmup_steps=100_000, exploration_steps=200_000, exploration_hold=10.0)
+        cost_free_steps=100_000, cost_warmup_steps=100_000, exploration_steps=200_000, exploration_hold=10.0,
+        master_buffer=6_000)
     assert schedule_settings("curriculum", 300_000, cost_free_steps=5, exploration_hold=None)["cost_free_steps"] == 5
     assert schedule_settings("paper", 300_000) == dict(
-        cost_free_steps=0, cost_warmup_steps=0, exploration_steps=None, exploration_hold=1.0)
+        cost_free_steps=0, cost_warmup_steps=0, exploration_steps=None, exploration_hold=1.0, master_buffer=None)
+    # the master's replay: 10% of the run, as Table I's 50,000 is of the paper's 2.5M steps
+    assert schedule_settings("curriculum", 2_500_000)["master_buffer"] == 50_000
+    assert schedule_settings("curriculum", 100_000, n_omega=10)["master_buffer"] == 1_000
+    assert schedule_settings("curriculum", 90)["master_buffer"] == 32           # at least a batch
     # through the CLI, into the run's config (a resumed run keeps it, as every schedule setting)
     import json
     import subprocess

@@ -15,24 +15,29 @@ MODES = ("asym", "large", "small")
 SCHEDULES = ("paper", "curriculum")
 
 
-def schedule_settings(schedule: str, steps: int, **given) -> dict:
+def schedule_settings(schedule: str, steps: int, n_omega: int = 5, **given) -> dict:
     """
     Return the master's schedule settings of a preset, in control steps for a run of `steps`.
 
     paper: lambda from the first step, epsilon over 10% of the run (None: TrainConfig's
-    exploration_fraction), plain epsilon-greedy. curriculum: lambda 0 for the first third of the
-    run, then a linear ramp to its value over the second third; epsilon over the first two thirds,
-    each exploratory choice held for 10 decisions on average (docs/master-collapse.md). Settings
-    in `given` that are not None override the preset's; they are fixed in control steps when the
-    run is made, so a run resumed with more steps keeps them.
+    exploration_fraction), plain epsilon-greedy, Table I's replay of 50,000 macro transitions.
+    curriculum: lambda 0 for the first third of the run, then a linear ramp to its value over the
+    second third; epsilon over the first two thirds, each exploratory choice held for 10 decisions
+    on average; the master's replay as long as the paper's is against its run, 10% of the run
+    (50,000 macro transitions are 10% of the paper's 2.5M control steps at n_omega 5), so that it
+    holds what the sub-policies of late in the run do and not those of its start
+    (docs/master-collapse.md). Settings in `given` that are not None override the preset's; they
+    are fixed in control steps when the run is made, so a run resumed with more steps keeps them.
     """
     if schedule not in SCHEDULES:
         raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     if schedule == "paper":
-        out = dict(cost_free_steps=0, cost_warmup_steps=0, exploration_steps=None, exploration_hold=1.0)
+        out = dict(cost_free_steps=0, cost_warmup_steps=0, exploration_steps=None, exploration_hold=1.0,
+                   master_buffer=None)
     else:
         third = steps // 3
-        out = dict(cost_free_steps=third, cost_warmup_steps=third, exploration_steps=2 * third, exploration_hold=10.0)
+        out = dict(cost_free_steps=third, cost_warmup_steps=third, exploration_steps=2 * third, exploration_hold=10.0,
+                   master_buffer=max(DQNConfig.batch_size, steps // (10 * n_omega)))
     out.update({k: v for k, v in given.items() if v is not None})
     return out
 
