@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import types
 import warnings
 from pathlib import Path
 
