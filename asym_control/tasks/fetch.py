@@ -20,6 +20,8 @@ integer; nothing else of it changes.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import warnings
 
@@ -98,7 +100,8 @@ class _JointHelpers:
 
 def _fetch_class(env_id: str):
     """Return gymnasium-robotics' class of `env_id`, its joint helpers replaced (see the module's docstring)."""
-    with warnings.catch_warnings():   # its import warns about the Adroit hand tasks' versions
+    # its import prints a notice about the Adroit hand tasks' reward versions (not used here)
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         from gymnasium_robotics.envs.fetch.pick_and_place import MujocoFetchPickAndPlaceEnv
         from gymnasium_robotics.envs.fetch.reach import MujocoFetchReachEnv
