@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=_nonnegative_int, default=0)
     e.add_argument("--task", default=None, help="refuse a checkpoint of any other task")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--precision", choices=("numpy", "fp32", "int8"), default="numpy",
+                   help="the actors' runtime: the package's NumPy fp32 (default, as the nodes), or onnxruntime "
+                        "fp32 or dynamic int8 (the master stays fp32)")
 
     f = sub.add_parser("flops", help="FLOPs per inference of the sub-policies and the master")
     f.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
@@ -506,13 +509,17 @@ def cmd_eval(a) -> int:
     from asym_control.evaluation.evaluate import evaluate
 
     cfg, policy = load_policy(a.run_dir, expect_task=a.task)
+    if a.precision != "numpy":
+        from asym_control.deploy.quantized import quantized
+        policy = quantized(policy, a.precision)
     result, _ = evaluate(cfg, policy, a.episodes, a.seed)
+    result["precision"] = a.precision
     if cfg.spec.note:
         result["note"] = cfg.spec.note
     if a.json:
         print(json.dumps(result))
     else:
-        print(f"{cfg.task} [{cfg.mode}] over {a.episodes} episodes (seed {a.seed}):")
+        print(f"{cfg.task} [{cfg.mode}] over {a.episodes} episodes (seed {a.seed}), actors {a.precision}:")
         print(f"  return              {result['return_mean']:.1f} +- {result['return_std']:.1f}")
         print(f"  on large            {100 * result['large_fraction']:.1f}% of control steps")
         print(f"  FLOPs / inference   {result['flops_per_inference']:.0f} "

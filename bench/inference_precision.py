@@ -8,7 +8,8 @@ hidden layers of 8, 64 and 256 units (the paper's widths) and ActorQ's actor, th
 NumPy fp32 (the package's MLP, what the nodes run), torch fp32 (nn.Linear layers), torch dynamic
 int8 (torch.ao.quantization.quantize_dynamic of those Linear layers: int8 weights, activations
 quantized per call), onnxruntime fp32 (the package's ONNX export of the same weights) and
-onnxruntime dynamic int8 (onnxruntime.quantization.quantize_dynamic of that graph). Every runtime on
+onnxruntime dynamic int8 (onnxruntime.quantization.quantize_dynamic of that graph, every layer; and the
+deployed scheme of deploy/quantized.py: per-channel weights, the first layer fp32). Every runtime on
 one thread; each figure the median of `--repeats` calls, in microseconds, after 200 calls of
 warm-up. Also the largest difference of each path's output from NumPy fp32's (the same weights).
 Prints a Markdown table and writes the JSON.
@@ -71,15 +72,20 @@ def paths(hidden: list[int], rng: np.random.Generator, tmp: Path) -> dict:
     from onnx import TensorProto, helper
     nodes, inits, out = _mlp_nodes(net, "x", "actor")
     nodes.append(helper.make_node("Identity", [out], ["y"]))
+    for i, node in enumerate(nodes):
+        node.name = f"{node.op_type}{i}"
     model = _model(nodes, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", OBS])],
                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", OUT])], "actor")
     f32, f8 = tmp / "a32.onnx", tmp / "a8.onnx"
     f32.write_bytes(model.SerializeToString())
     quantize_dynamic(str(f32), str(f8), weight_type=QuantType.QInt8)
+    f8b = tmp / "a8b.onnx"    # the deployed scheme (deploy/quantized.py): first layer fp32, per-channel weights
+    quantize_dynamic(str(f32), str(f8b), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=["MatMul0"])
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     o32 = ort.InferenceSession(str(f32), so, providers=["CPUExecutionProvider"])
     o8 = ort.InferenceSession(str(f8), so, providers=["CPUExecutionProvider"])
+    o8b = ort.InferenceSession(str(f8b), so, providers=["CPUExecutionProvider"])
 
     def torch_call(m):
         def run(x):
@@ -89,7 +95,8 @@ def paths(hidden: list[int], rng: np.random.Generator, tmp: Path) -> dict:
     return {"numpy fp32": lambda x: net.forward(x)[0],
             "torch fp32": torch_call(t32), "torch int8 (dynamic)": torch_call(t8),
             "onnxruntime fp32": lambda x: o32.run(None, {"x": x})[0],
-            "onnxruntime int8 (dynamic)": lambda x: o8.run(None, {"x": x})[0]}
+            "onnxruntime int8 (dynamic)": lambda x: o8.run(None, {"x": x})[0],
+            "onnxruntime int8, first layer fp32": lambda x: o8b.run(None, {"x": x})[0]}
 
 
 def main() -> int:
