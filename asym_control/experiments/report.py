@@ -278,8 +278,8 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                                f"{r['worst']:.3f}, target >= {WORST_RATIO}"),
                               ("FLOPs", r["reduction"] >= p["flops_reduction_pct"],
                                f"{r['reduction']:.1f}% fewer, target >= {p['flops_reduction_pct']}%")]
-                    if l_mean <= 0:
-                        checks = checks[2:]  # ratios of returns that are not positive say nothing
+                    if l_mean <= 0 or (metric and l_mean < 0.1):
+                        checks = checks[2:]  # ratios of scores near zero or below say nothing
                     lines.append(f"- {r['label']}: " + "; ".join(
                         f"{name} {'met' if ok else '**missed**'} ({text})" for name, ok, text in checks))
                 lines.append("")
