@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="consecutive state-action pairs kept from each (paper: 50)")
     d.add_argument("--updates", type=_positive(int), default=10_000, help="bc: gradient steps")
     d.add_argument("--steps", type=_positive(int), default=300_000, help="gail: the generator's environment steps")
+    d.add_argument("--disc-every", type=_positive(int), default=50,
+                   help="gail: environment steps between discriminator updates")
     d.add_argument("--eval-every", type=_nonnegative_int, default=10_000,
                    help="gail: evaluate the generator (5 episodes) every this many steps (0: never)")
     d.add_argument("--eval-episodes", type=_positive(int), default=50, help="episodes of the final evaluation")
@@ -562,7 +564,8 @@ def cmd_distill(a) -> int:
     width = a.width if a.width is not None else _matched(a, task)["width"]
     command = " ".join(["asym-control"] + [shlex.quote(x) for x in a.raw_argv])
     summary = distill(a.teacher, a.method, width, a.out, seed=a.seed, trajectories=a.trajectories,
-                      length=a.length, bc=BCConfig(updates=a.updates), gail=GAILConfig(steps=a.steps),
+                      length=a.length, bc=BCConfig(updates=a.updates),
+                      gail=GAILConfig(steps=a.steps, disc_every=a.disc_every),
                       eval_episodes=a.eval_episodes, eval_every=a.eval_every, command=command)
     if a.results is not None:
         from asym_control.experiments.results import collect_distilled

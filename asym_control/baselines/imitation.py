@@ -151,8 +151,10 @@ class GAILConfig:
     disc_lr: float = 3e-4
     disc_batch: int = 256
     """pairs of each side per discriminator update"""
-    disc_every: int = 1
-    """environment steps between discriminator updates"""
+    disc_every: int = 50
+    """environment steps between discriminator updates: at every step the discriminator separates
+    the teacher's 1,250 pairs perfectly within 150k steps (cross-entropy 1e-13 on walker-stand,
+    every 10: 2e-7) and the generator's reward vanishes; every 50 it stays 0.01 (docs/baselines.md)"""
     buffer_size: int = 1_000_000
 
 
