@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -95,8 +94,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from asym_control.experiments.results import machine
     out = {"task": a.task, "steps": a.steps, "seed": a.seed,
-           "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+           "machine": machine(),
            "ours": ours(a.task, a.steps, a.every, a.seed), "sb3": sb3(a.task, a.steps, a.every, a.seed)}
     print(json.dumps(out))
     return 0

@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -106,6 +105,8 @@ def main() -> int:
     a = p.parse_args()
     from threadpoolctl import threadpool_limits
 
+    from asym_control.experiments.results import machine
+
     rng = np.random.default_rng(0)
     rows = []
     with threadpool_limits(1), tempfile.TemporaryDirectory() as d:
@@ -119,7 +120,7 @@ def main() -> int:
                     err = float(np.max(np.abs(np.asarray(fn(x)).reshape(ref.shape) - ref)))
                     rows.append({"actor": name, "batch": batch, "path": path, "us": round(us, 2),
                                  "max_abs_diff_vs_numpy": err})
-    out = {"machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+    out = {"machine": machine(),
            "repeats": a.repeats, "rows": rows}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(out, indent=1) + "\n")

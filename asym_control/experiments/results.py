@@ -30,6 +30,17 @@ _AXES = {"--task": 1, "--mode": 1, "--seed": 1, "--steps": 1, "--out": 1, "--lam
          "--single-process": 0, "--no-progress": 0, "--resume": 0}
 
 
+def machine() -> str:
+    """Describe this machine as every result file and benchmark records it."""
+    return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+
+
+def _provenance(node_id: str | None = None) -> dict:
+    """Return where and when a result was made: the Ray node, the host, the machine, the time."""
+    return {"node": {"id": node_id, "hostname": socket.gethostname()}, "machine": machine(),
+            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
 class ResultError(ValueError):
     """A run folder or result file that cannot be used, with the reason."""
 
@@ -70,9 +81,7 @@ def collect(run_dir: Path, trial: Trial, evaluation: dict, eval_command: str, no
         "steps": summary["steps"],
         "train_wall_time_s": summary["wall_time_s"],
         "eval_wall_time_s": eval_wall_time_s,
-        "node": {"id": node_id, "hostname": socket.gethostname()},
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **_provenance(node_id),
         "eval": {k: v for k, v in evaluation.items() if k != "per_episode"},
         "per_episode_return": [e["return"] for e in evaluation.get("per_episode", [])],
         "curve": [{k: e[k] for k in CURVE_KEYS if k in e} for e in _jsonl(run_dir / "evals.jsonl")],
@@ -100,9 +109,7 @@ def collect_distilled(run_dir: Path) -> dict:
         "steps": d["steps"],
         "train_wall_time_s": d["demo_wall_time_s"] + d["train_wall_time_s"],
         "eval_wall_time_s": None,
-        "node": {"id": None, "hostname": socket.gethostname()},
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **_provenance(),
         "eval": d["eval"],
         "per_episode_return": [],
         "curve": _jsonl(Path(run_dir) / "evals.jsonl"),
