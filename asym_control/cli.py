@@ -85,6 +85,7 @@ def _matched(a, task: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from asym_control.deploy.quantized import PRECISIONS
     from asym_control.tasks.registry import TASKS
 
     p = argparse.ArgumentParser(prog="asym-control", description=(
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=_nonnegative_int, default=0)
     e.add_argument("--task", default=None, help="refuse a checkpoint of any other task")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--precision", choices=("numpy", "fp32", "int8"), default="numpy",
+    e.add_argument("--precision", choices=("numpy",) + PRECISIONS, default="numpy",
                    help="the actors' runtime: the package's NumPy fp32 (default, as the nodes), or onnxruntime "
                         "fp32 or dynamic int8 (the master stays fp32)")
 

@@ -96,11 +96,11 @@ def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
         flops = [r["eval"]["flops_per_inference"] for r in v.results]
         m, sd = _stats(ret)
         fm, fs = _stats(flops)
-        name = {"large": "pi_fit" if _width(v) else "L-only", "bc": "BC", "gail": "GAIL"}.get(v.mode, v.label)
-        if v.mode == "asym":
+        width = _width(v)
+        if width is None:                                   # L-only, or ours
             name = v.label
-        elif _width(v):
-            name += f" (width {_width(v)})"
+        else:
+            name = {"large": "pi_fit", "bc": "BC", "gail": "GAIL"}[v.mode] + f" (width {width})"
         steps = v.results[0]["steps"]
         budget = f"{steps:,} updates" if v.mode == "bc" else f"{steps:,} steps"
         lines.append(f"| {name} | {len(ret)} | {budget} | {fm:,.0f}" + (f" +- {fs:,.0f}" if fs else "")

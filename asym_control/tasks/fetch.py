@@ -21,6 +21,7 @@ integer; nothing else of it changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import warnings
@@ -98,6 +99,7 @@ class _JointHelpers:
                 np.squeeze(np.array([self.get_joint_qvel(model, data, n) for n in names])))
 
 
+@functools.lru_cache(maxsize=None)
 def _fetch_class(env_id: str):
     """Return gymnasium-robotics' class of `env_id`, its joint helpers replaced (see the module's docstring)."""
     # its import prints a notice about the Adroit hand tasks' reward versions (not used here)
