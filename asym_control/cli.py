@@ -150,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--single-process", action="store_true",
                    help="update every learner in this process (same results, slower)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    al = t.add_argument_group("actor-learner mode (ActorQ's scheme, on Ray: docs/actor-learner.md)")
+    al.add_argument("--actors", type=_positive(int), default=None,
+                    help="N Ray actors gather experience, this process learns in fp32 (default: the "
+                         "single-process loop)")
+    al.add_argument("--actor-precision", choices=PRECISIONS, default="fp32",
+                    help="the actors' networks: fp32 (NumPy), fp16 or int8 (onnxruntime)")
+    al.add_argument("--sync-every", type=_positive(int), default=None,
+                    help="control steps an actor runs between pulls of the learner's weights (default 1000)")
+    al.add_argument("--weights-comm", choices=PRECISIONS, default="fp32",
+                    help="precision of the weights sent to the actors")
+    al.add_argument("--update-ratio", type=_positive(float), default=1.0,
+                    help="the learner's gradient steps per control step received")
+    al.add_argument("--address", default=None,
+                    help="a Ray cluster's address (HEAD:6379, or auto); default: a local Ray on this machine")
+    al.add_argument("--stop-at-return", type=float, default=None,
+                    help="stop at the first evaluation with at least this mean return (time to reward)")
 
     e = sub.add_parser("eval", help="evaluate a trained run directory")
     e.add_argument("run_dir", type=Path)
@@ -410,6 +426,7 @@ def train_config(a):
 
 
 def cmd_train(a) -> int:
+    from asym_control.training.config import ConfigError
     from asym_control.training.train import prepare_run_dir, train
 
     if a.seeds is not None:
@@ -421,9 +438,39 @@ def cmd_train(a) -> int:
         outcome = train_seeds(a.raw_argv[1:], seeds, a.out, a.steps)
         print(json.dumps(outcome))
         return 1 if outcome["failed"] else 0
+    if a.actors is not None:
+        return _train_actor_learner(a)
+    actor_flags = [f for f, v in (("--actor-precision", a.actor_precision != "fp32"), ("--sync-every", a.sync_every),
+                                  ("--weights-comm", a.weights_comm != "fp32"), ("--update-ratio", a.update_ratio != 1.0),
+                                  ("--address", a.address), ("--stop-at-return", a.stop_at_return is not None)) if v]
+    if actor_flags:
+        raise ConfigError(f"{', '.join(actor_flags)}: only with --actors N (the actor-learner mode)")
     cfg = prepare_run_dir(a.out, train_config(a), a.resume)
     _record_invocation(a.out, argv=sys.argv)
     summary = train(cfg, a.out, resume=a.resume, progress=not a.no_progress)
+    print(json.dumps(summary))
+    return 0
+
+
+def _train_actor_learner(a) -> int:
+    from asym_control.training.actors import DEFAULT_SYNC_EVERY, check_settings, train_actor_learner
+    from asym_control.training.config import ConfigError
+    from asym_control.training.train import prepare_run_dir
+
+    if a.resume:
+        raise ConfigError("--resume: the actor-learner mode does not resume (the actors' episodes in flight are "
+                          "not in a checkpoint); start a new run, or resume it without --actors")
+    if a.seeds is not None:
+        raise ConfigError("--seeds with --actors: run one seed per command (or a sweep)")
+    sync_every = a.sync_every or DEFAULT_SYNC_EVERY
+    cfg = train_config(a)
+    check_settings(cfg, a.actors, a.actor_precision, sync_every, a.weights_comm, a.update_ratio)
+    cfg = prepare_run_dir(a.out, cfg, resume=False)
+    _record_invocation(a.out, argv=sys.argv)
+    summary = train_actor_learner(cfg, a.out, actors=a.actors, precision=a.actor_precision,
+                                  sync_every=sync_every, comm=a.weights_comm,
+                                  update_ratio=a.update_ratio, address=a.address, stop_at_return=a.stop_at_return,
+                                  progress=not a.no_progress)
     print(json.dumps(summary))
     return 0
 

@@ -29,3 +29,15 @@ def ros_domain(monkeypatch) -> int:
     domain = 20 + (os.getpid() + 37 * next(_domains)) % 200
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     return domain
+
+
+@pytest.fixture
+def cluster():
+    """Two Ray nodes of one CPU each on 127.0.0.1 (ray.cluster_utils.Cluster), shut down afterwards."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    yield c
+    c.shutdown()

@@ -247,7 +247,7 @@ def _decisions(agent, n, step=0):
     obs = np.zeros(agent.obs_dim, dtype=np.float32)
     options, holds = [], []
     for _ in range(n):
-        fresh = agent.hold_left == 0
+        fresh = agent.explorer.hold_left == 0
         options.append(agent.select(obs, step))
         if fresh:
             holds.append(1)
@@ -270,7 +270,7 @@ def test_an_exploratory_choice_is_held_for_a_geometric_number_of_decisions():
     assert abs(np.mean(options) - 0.5) < 0.05   # both sub-policies drawn alike
     # a new episode ends a hold
     agent.begin_episode(0)
-    assert agent.hold_left == 0
+    assert agent.explorer.hold_left == 0
     # plain epsilon-greedy (hold 1) draws at every decision; greedy choices are never held
     plain = AsymAgent(small_cfg(dqn=replace(always, exploration_hold=1.0)))
     assert set(_decisions(plain, 2000)[1]) == {1}
@@ -350,17 +350,17 @@ def test_correlated_exploration_noise_has_unit_variance_and_the_asked_correlatio
     xs = []
     for _ in range(20_000):
         agent.act(LARGE, obs, step=10_000)   # after the random warm-up
-        xs.append(agent.noise.copy())
+        xs.append(agent.explorer.noise.copy())
     x = np.array(xs)
     assert np.allclose(x.var(axis=0), 1.0, atol=0.1)
     lag1 = np.mean([np.corrcoef(x[:-1, j], x[1:, j])[0, 1] for j in range(x.shape[1])])
     assert lag1 == pytest.approx(0.9, abs=0.02)
     agent.begin_episode(0)
-    assert agent.noise is None                # a new episode starts the noise afresh
+    assert agent.explorer.noise is None                # a new episode starts the noise afresh
     # white noise (SAC's, every task's default but MountainCar's) keeps no state
     white = AsymAgent(small_cfg())
     assert white.cfg.sac.noise_rho == 0.0
     white.act(LARGE, obs, step=10_000)
-    assert white.noise is None
+    assert white.explorer.noise is None
     with pytest.raises(ConfigError, match="noise-rho"):
         small_cfg(sac=SACConfig(noise_rho=1.0))

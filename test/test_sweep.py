@@ -80,17 +80,6 @@ def test_the_sweep_cli_refuses_bad_input_in_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-@pytest.fixture
-def cluster():
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    from ray.cluster_utils import Cluster
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
-    c.wait_for_nodes()
-    yield c
-    c.shutdown()
-
-
 def _wait(cond, timeout, what):
     deadline = time.monotonic() + timeout
     while not cond():

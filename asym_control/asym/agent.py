@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from asym_control.asym.explore import Explorer
 from asym_control.asym.policy import LARGE, OPTION_NAMES, SMALL, AsymPolicy  # noqa: F401 - re-exported
 from asym_control.flops import CostTable, cost_table
 from asym_control.learning.buffers import HerReplayBuffer, MacroBuffer, MacroStep, ReplayBuffer
@@ -57,11 +58,9 @@ class AsymAgent:
             self.buffers = {o: shared for o in self.subs}
         self.macro_buffer = MacroBuffer(cfg.dqn.buffer_size, self.obs_dim) if self.master else None
         self._remote: LearnerProcess | None = None
-        self.episode_option: int | None = None
-        self.held_option: int | None = None   # an exploratory choice held over macro steps
-        self.hold_left = 0
         self.master_updates_due = 0            # train_freq_unit macro: one per macro transition
-        self.noise: np.ndarray | None = None   # the exploration noise's state (noise_rho > 0)
+        self.explorer = Explorer(cfg, self.act_dim, self.master.q if self.master else None,
+                                 {o: sub.actor for o, sub in self.subs.items()}, self.rng["master"], self.rng["act"])
 
     def start_parallel(self) -> None:
         """
@@ -76,53 +75,18 @@ class AsymAgent:
             self._remote = LearnerProcess(self.subs[LARGE], buf, self.rng["learn_large"],
                                           self.cfg.sac.batch_size)
 
-    # acting --------------------------------------------------------------------------------
+    # acting: the behaviour policy on the learners' own networks (asym.explore) ---------------
     def epsilon(self, step: int) -> float:
-        d = self.cfg.dqn
-        horizon = d.exploration_steps   # TrainConfig fixes it in control steps when the run is made
-        frac = min(1.0, step / horizon) if horizon > 0 else 1.0
-        return d.exploration_initial_eps + frac * (d.exploration_final_eps - d.exploration_initial_eps)
+        return self.explorer.epsilon(step)
 
     def begin_episode(self, step: int) -> None:
-        """Episode-level exploration: draw whether this episode belongs to one sub-policy."""
-        self.episode_option = None
-        self.held_option, self.hold_left = None, 0
-        self.noise = None
-        if self.master is not None and self.cfg.dqn.exploration_unit == "episode":
-            if self.rng["master"].random() < self.epsilon(step):
-                self.episode_option = int(self.rng["master"].integers(0, 2))
+        self.explorer.begin_episode(step)
 
     def select(self, obs: np.ndarray, step: int) -> int:
-        """Return the master's epsilon-greedy choice (asym), or the mode's only sub-policy."""
-        if self.master is None:
-            return self.cfg.options()[0]
-        if self.cfg.dqn.exploration_unit == "episode":
-            return self.episode_option if self.episode_option is not None else self.master.greedy(obs)
-        if self.hold_left > 0:
-            self.hold_left -= 1
-            return self.held_option
-        rng = self.rng["master"]
-        if rng.random() < self.epsilon(step):
-            option = int(rng.integers(0, 2))
-            hold = self.cfg.dqn.exploration_hold
-            if hold > 1.0:  # held for a geometric number of decisions of mean `hold`, this one included
-                self.held_option, self.hold_left = option, int(rng.geometric(1.0 / hold)) - 1
-            return option
-        return self.master.greedy(obs)
+        return self.explorer.select(obs, step)
 
     def act(self, option: int, obs: np.ndarray, step: int) -> np.ndarray:
-        rng = self.rng["act"]
-        if step < self.cfg.learning_starts:
-            return rng.uniform(-1.0, 1.0, self.act_dim).astype(DTYPE)
-        noise = rng.standard_normal(self.act_dim, dtype=DTYPE)
-        rho = self.cfg.sac.noise_rho
-        if rho:
-            # AR(1) with unit variance: each step's noise is as SAC's, consecutive steps agree
-            # (a push held for many steps, as a car in a valley needs); restarts every episode
-            if self.noise is not None:
-                noise = (DTYPE(rho) * self.noise + DTYPE(np.sqrt(1.0 - rho * rho)) * noise).astype(DTYPE)
-            self.noise = noise
-        return self.subs[option].actor.act(obs, deterministic=False, noise=noise)
+        return self.explorer.act(option, obs, step)
 
     # learning ------------------------------------------------------------------------------
     def store(self, option: int, obs, action, reward, next_obs, terminated) -> None:
