@@ -440,9 +440,10 @@ def cmd_train(a) -> int:
         return 1 if outcome["failed"] else 0
     if a.actors is not None:
         return _train_actor_learner(a)
-    actor_flags = [f for f, v in (("--actor-precision", a.actor_precision != "fp32"), ("--sync-every", a.sync_every),
-                                  ("--weights-comm", a.weights_comm != "fp32"), ("--update-ratio", a.update_ratio != 1.0),
-                                  ("--address", a.address), ("--stop-at-return", a.stop_at_return is not None)) if v]
+    actor_flags = [f for f, v in (("--actor-precision", a.actor_precision != "fp32"),
+                                  ("--sync-every", a.sync_every), ("--weights-comm", a.weights_comm != "fp32"),
+                                  ("--update-ratio", a.update_ratio != 1.0), ("--address", a.address),
+                                  ("--stop-at-return", a.stop_at_return is not None)) if v]
     if actor_flags:
         raise ConfigError(f"{', '.join(actor_flags)}: only with --actors N (the actor-learner mode)")
     cfg = prepare_run_dir(a.out, train_config(a), a.resume)

@@ -263,7 +263,8 @@ def _learn(cfg, run_dir, agent, rec, n_actors, precision, sync_every, comm, upda
                 result = evaluate_now(cfg, agent)
                 eval_s += time.perf_counter() - t_eval
                 result.update(step=step, wall_time_s=round(train_s, 1))
-                rec.scalars(step, {"eval/return": result["return_mean"], "eval/large_fraction": result["large_fraction"],
+                rec.scalars(step, {"eval/return": result["return_mean"],
+                                   "eval/large_fraction": result["large_fraction"],
                                    "eval/flops_reduction": result["flops_reduction"]})
                 if evals_file is not None:
                     evals_file.write(json.dumps(result) + "\n")
