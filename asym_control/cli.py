@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--rate", type=_positive(float), default=None, help="real-time control rate in Hz (<= 1000)")
     la.add_argument("--checkpoint-dir", default=None, help="checkpoint for every node (default: the YAML's)")
     la.add_argument("--seed", type=_nonnegative_int, default=None, help="simulator seed (default: the YAML's)")
+    la.add_argument("--precision", choices=("numpy",) + PRECISIONS, default=None,
+                    help="the sub-policies' actors: numpy (fp32), or fp32/fp16/int8 through onnxruntime "
+                         "(default: the YAML's)")
     la.add_argument("--single-process", action="store_true",
                     help="all nodes in one process (one EventsExecutor; ASYM_EXECUTOR=multi for rclpy's "
                          "MultiThreadedExecutor)")
@@ -396,9 +399,12 @@ def cmd_launch(a) -> int:
         raise UserError("--latency, --jitter, --drop-rate and --noise are the stand-in's: add --standin")
     if a.drop_rate is not None and a.drop_rate >= 1:
         raise UserError(f"--drop-rate must be below 1, got {a.drop_rate}")
+    extra = {"standin": faults} if faults else {}
+    if a.precision is not None:
+        extra.update({option: {"precision": a.precision} for option in ("small", "large")})
     return main_launch(a.robot, a.episodes, a.lockstep, a.json, a.single_process, a.checkpoint_dir,
                        a.rate, a.seed, a.timeout, record=a.record, standin=a.standin,
-                       extra={"standin": faults} if faults else None, pins=parse_pins(a.pin),
+                       extra=extra or None, pins=parse_pins(a.pin),
                        cpu_latency_us=a.cpu_latency_us, sim_time=a.use_sim_time)
 
 

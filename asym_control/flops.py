@@ -33,6 +33,22 @@ def actor_flops(obs_dim: int, act_dim: int, units: int, layers: int = 2) -> int:
     return 2 * _multiply_adds(sizes) + ACTOR_CONSTANT
 
 
+def actor_ops(obs_dim: int, act_dim: int, units: int, precision: str = "fp32", layers: int = 2) -> dict[str, int]:
+    """
+    The actor's operations per inference by kind, in the FLOPs convention: {"float_ops", "int_ops"}.
+
+    Their sum is actor_flops. At int8 (deploy.quantized) the multiply-adds of every layer but the
+    observation's, which stays fp32, are integer ones (int8 x int8 into int32); the quantizing
+    and rescaling around them (a few operations per unit) are outside the convention, as the
+    activations are.
+    """
+    total = actor_flops(obs_dim, act_dim, units, layers)
+    if precision != "int8":
+        return {"float_ops": total, "int_ops": 0}
+    int_ops = 2 * _multiply_adds([units] * layers + [2 * act_dim])
+    return {"float_ops": total - int_ops, "int_ops": int_ops}
+
+
 def master_flops(obs_dim: int, units: int = MASTER_UNITS, layers: int = 2) -> int:
     """Count the FLOPs of one inference of the master's Q-network (obs -> units x layers -> 2)."""
     _check_positive(obs_dim=obs_dim, units=units, layers=layers)

@@ -1,7 +1,7 @@
 """
 The arm graph of config/arm.yaml next to the arm's ros2_control driver.
 
-    ros2 launch asym_control arm.launch.py [checkpoint_dir:=DIR] [controller:=NAME]
+    ros2 launch asym_control arm.launch.py [checkpoint_dir:=DIR] [precision:=int8] [controller:=NAME]
     [controller_type:=forward_command_controller|joint_trajectory_controller] [standin:=false]
     [rviz:=false]
 
@@ -29,6 +29,10 @@ def _nodes(context, *args, **kwargs):
     checkpoint = LaunchConfiguration("checkpoint_dir").perform(context)
     if checkpoint:
         overrides["*"]["checkpoint_dir"] = checkpoint
+    precision = LaunchConfiguration("precision").perform(context)
+    if precision:
+        for option in ("small", "large"):
+            overrides.setdefault(option, {})["precision"] = precision
     for arg in ("controller", "controller_type"):
         value = LaunchConfiguration(arg).perform(context)
         if value:
@@ -58,6 +62,8 @@ def _nodes(context, *args, **kwargs):
 
 def generate_launch_description():
     return LaunchDescription([
+        DeclareLaunchArgument("precision", default_value="",
+                              description="the sub-policies' actors: numpy, fp32, fp16 or int8 (default: the YAML's)"),
         DeclareLaunchArgument("checkpoint_dir", default_value="",
                               description=f"checkpoint directory (default: the one in {config_path('arm').name})"),
         DeclareLaunchArgument("controller", default_value="",

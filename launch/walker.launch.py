@@ -1,7 +1,7 @@
 """
 The walker graph of config/walker.yaml, with the simulator.
 
-    ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [lockstep:=true|false]
+    ros2 launch asym_control walker.launch.py [checkpoint_dir:=DIR] [precision:=int8] [lockstep:=true|false]
     [episodes:=N] [seed:=N] [rate_hz:=HZ] [use_sim_time:=true] [rviz:=true] [record:=BAG_DIR]
 
 The walker graph: MuJoCo simulator, master (with the gate), small and large sub-policies and the
@@ -39,6 +39,10 @@ def _nodes(context, *args, **kwargs):
     checkpoint = LaunchConfiguration("checkpoint_dir").perform(context)
     if checkpoint:
         overrides["*"]["checkpoint_dir"] = checkpoint
+    precision = LaunchConfiguration("precision").perform(context)
+    if precision:
+        for option in ("small", "large"):
+            overrides.setdefault(option, {})["precision"] = precision
     specs = load_graph(ROBOT, overrides)
     if LaunchConfiguration("use_sim_time").perform(context).lower() == "true":
         specs = with_sim_time(specs)
@@ -72,6 +76,8 @@ def _nodes(context, *args, **kwargs):
 def generate_launch_description():
     defaults = launch_defaults(ROBOT, "sim", SIM_ARGUMENTS)
     return LaunchDescription([
+        DeclareLaunchArgument("precision", default_value="",
+                              description="the sub-policies' actors: numpy, fp32, fp16 or int8 (default: the YAML's)"),
         DeclareLaunchArgument("checkpoint_dir", default_value="",
                               description=f"checkpoint directory (default: the one in {config_path(ROBOT).name})"),
         *[DeclareLaunchArgument(name, default_value=defaults[name], description=text)

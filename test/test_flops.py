@@ -77,3 +77,13 @@ def test_ants_figures_say_that_its_observation_is_not_the_papers():
     walker = json.loads(subprocess.run([sys.executable, "-m", "asym_control.cli", "flops", "--task", "walker-stand"],
                                        capture_output=True, text=True, check=True).stdout)
     assert "note" not in walker
+
+
+def test_int8_actors_split_the_same_flops_into_integer_and_float_operations():
+    from asym_control.flops import actor_flops, actor_ops
+    for obs, act, units in ((24, 6, 8), (24, 6, 64), (9, 2, 256)):
+        total = actor_flops(obs, act, units)
+        assert actor_ops(obs, act, units) == {"float_ops": total, "int_ops": 0}
+        q = actor_ops(obs, act, units, "int8")
+        # every layer but the observation's is an int8 product: 2 x (units^2 + units x 2 act)
+        assert q["int_ops"] == 2 * (units * units + units * 2 * act) and q["int_ops"] + q["float_ops"] == total

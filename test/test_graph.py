@@ -64,6 +64,28 @@ def test_lockstep_episode_matches_the_evaluator_step_by_step(reference):
     assert 0 < n_large < 200  # both sub-policies drove the robot in this episode
 
 
+def test_int8_sub_policies_give_the_int8_evaluators_episode_and_report_their_integer_operations():
+    from asym_control.deploy.quantized import quantized
+    from asym_control.flops import actor_ops
+
+    cfg, policy = load_policy(CKPT)
+    env = cfg.spec.make_env(seed=0, episode_steps=200)
+    ref = run_episode(cfg, quantized(policy, "int8"), env, record=True)
+    outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
+                        single_process=True, timeout_s=240,
+                        extra={"sim": {"episode_steps": 200}, "small": {"precision": "int8"},
+                               "large": {"precision": "int8"}})
+    np.testing.assert_array_equal(np.array(outcome.selections), ref.options)
+    np.testing.assert_allclose(np.array(outcome.actions), ref.actions, atol=1e-6, rtol=0)
+    nodes = outcome.summaries[0]["nodes"]
+    for option in ("small", "large"):
+        st = nodes[f"asym/{option}"]
+        ops = actor_ops(cfg.spec.obs_dim, cfg.spec.act_dim, cfg.units(0 if option == "small" else 1), "int8")
+        assert st["precision"] == "int8" and int(st["int_ops_per_inference"]) == ops["int_ops"] > 0
+        assert int(st["flops_per_inference"]) == ops["int_ops"] + ops["float_ops"]
+        assert float(st["inference_mean_us"]) > 0 or int(st["inferences"]) == 0
+
+
 @pytest.mark.parametrize("executor", ["events", "multi"])
 def test_single_process_graph_gives_the_same_episode(reference, executor, monkeypatch):
     """

@@ -345,8 +345,10 @@ def format_summary(outcome: Outcome) -> str:
              f"  FLOPs reduction     {100 * s['flops_reduction']:.1f}% vs L-only"]
     for name, st in sorted(s.get("nodes", {}).items()):
         if "inferences" in st:
+            precision = f" ({st['precision']}, {st['int_ops_per_inference']} integer ops of " \
+                f"{st['flops_per_inference']})" if st.get("precision", "numpy") != "numpy" else ""
             lines.append(f"  {name:<18}  {st['inferences']} inferences, "
-                         f"{float(st.get('inference_mean_us', 0)):.0f} us mean")
+                         f"{float(st.get('inference_mean_us', 0)):.0f} us mean{precision}")
     sim = outcome.sim
     if sim and "latency_p50_ms" in sim:
         lines.append(f"  state -> command     p50 {sim['latency_p50_ms']:.2f} ms, p99 {sim['latency_p99_ms']:.2f} ms "

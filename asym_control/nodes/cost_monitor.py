@@ -4,7 +4,8 @@
 Counts the selection of every control step (`selection`, one per forwarded command) and the
 rewards (`reward`), and computes with the evaluator's arithmetic (runtime.CostAccumulator over
 flops.py) the FLOPs per control step, the running fraction on the large sub-policy and the
-saving against L-only. Collects the other nodes' inference counters and times from /diagnostics.
+saving against L-only. Collects the other nodes' inference counters, measured times per
+inference, precisions and integer operations from /diagnostics.
 Publishes its own status on /diagnostics every second and, at each episode end, a summary
 (std_msgs/String, JSON) on `episode_summary` with the same keys as `asym-control eval --json`.
 Draws the switching for RViz on `timeline` (visualization_msgs/MarkerArray): a scrolling strip of
@@ -188,7 +189,7 @@ class CostMonitorNode(Node):
                   "flops_saving": 1.0 - r.flops_per_step() / r.costs.large_flops if r.steps else 0.0,
                   "episodes": self.acc.n_episodes}
         for name, stats in self.node_stats.items():
-            for key in ("inferences", "inference_mean_us"):
+            for key in ("inferences", "inference_mean_us", "precision", "int_ops_per_inference"):
                 if key in stats:
                     values[f"{name.split('/')[-1]}.{key}"] = stats[key]
         publish_status(self, self.diag_pub, "asym/cost_monitor", self.cfg.task,

@@ -2,9 +2,11 @@
 `small` / `large`: one sub-policy (the same node, run twice with different parameters).
 
 Loads its actor from the checkpoint and computes only when the master forwards it a state, that
-is, only while it is selected. The command goes back to the master as sensor_msgs/JointState
-(actuator names, `effort` = action in [-1, 1], stamp = the answered state's stamp), so the gate
-can tell which state it answers. Inference count and time are on /diagnostics.
+is, only while it is selected. Parameter `precision`: numpy (fp32, the default), or fp32, fp16 or
+int8 through onnxruntime (deploy.quantized; int8: every layer but the observation's). The
+command goes back to the master as sensor_msgs/JointState (actuator names, `effort` = action in
+[-1, 1], stamp = the answered state's stamp), so the gate can tell which state it answers.
+Inference count and time, the precision and the integer operations are on /diagnostics.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from sensor_msgs.msg import JointState
 
 from asym_control.asym.policy import OPTION_NAMES
 from asym_control.training.checkpoint import load_policy
-from asym_control.flops import actor_flops
+from asym_control.flops import actor_ops
 from asym_control.deploy.hoptrace import mark
+from asym_control.deploy.quantized import PRECISIONS, QuantizedActor
 from asym_control.robot.runtime import JointMap, RunningStats, StateRejected, Timer
 from asym_control.nodes.common import (DIAG_QOS, DIAGNOSTICS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node,
                                        stamp_ns, steady_timer, sub_command_topic, sub_state_topic)
@@ -31,7 +34,11 @@ class SubPolicyNode(Node):
         self.declare_parameter("option", "small")
         self.declare_parameter("checkpoint_dir", "checkpoints/walker-stand/asym")
         self.declare_parameter("task", "walker-stand")
+        self.declare_parameter("precision", "numpy")
         name = self.get_parameter("option").value
+        precision = self.get_parameter("precision").value
+        if precision not in ("numpy",) + PRECISIONS:
+            raise ValueError(f"precision must be one of numpy, {', '.join(PRECISIONS)}, got {precision!r}")
         if name not in OPTIONS:
             raise ValueError(f"option must be 'small' or 'large', got {name!r}")
         cfg, policy = load_policy(self.get_parameter("checkpoint_dir").value,
@@ -42,7 +49,11 @@ class SubPolicyNode(Node):
                              f"has no {name} sub-policy")
         self.name_, self.spec = name, cfg.spec
         self.actor = policy.actors[option]
-        self.flops = actor_flops(self.spec.obs_dim, self.spec.act_dim, cfg.units(option))
+        self.precision = precision
+        if precision != "numpy":
+            self.actor = QuantizedActor(self.actor, precision)
+        self.ops = actor_ops(self.spec.obs_dim, self.spec.act_dim, cfg.units(option), precision)
+        self.flops = self.ops["float_ops"] + self.ops["int_ops"]
         self.joints = JointMap(self.spec)
         self.actuators = [f"actuator_{i}" for i in range(self.spec.act_dim)]
         self.pub = self.create_publisher(JointState, sub_command_topic(name), INTERNAL_QOS)
@@ -52,7 +63,8 @@ class SubPolicyNode(Node):
         self.infer = RunningStats()
         self.rejected = 0
         self.get_logger().info(f"{name} sub-policy of {self.spec.name}: {cfg.units(option)} units, "
-                               f"{self.flops} FLOPs per inference")
+                               f"{self.flops} FLOPs per inference ({precision}: {self.ops['int_ops']} of them "
+                               "integer)")
 
     def on_state(self, msg: JointState) -> None:
         stamp = stamp_ns(msg.header.stamp)    # the command carries the state's stamp back
@@ -75,7 +87,8 @@ class SubPolicyNode(Node):
     def publish_diagnostics(self) -> None:
         values = {"inferences": self.infer.count, "inference_mean_us": 1e6 * self.infer.mean,
                   "inference_p99_us": 1e6 * self.infer.percentile(99), "flops_per_inference": self.flops,
-                  "rejected_states": self.rejected}
+                  "precision": self.precision, "float_ops_per_inference": self.ops["float_ops"],
+                  "int_ops_per_inference": self.ops["int_ops"], "rejected_states": self.rejected}
         publish_status(self, self.diag_pub, f"asym/{self.name_}", self.spec.name,
                        "selected recently" if self.infer.count else "idle", values)
 
