@@ -85,6 +85,7 @@ def _matched(a, task: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from asym_control.a2d.search import DEFAULT_WIDTHS
     from asym_control.deploy.quantized import PRECISIONS
     from asym_control.tasks.registry import TASKS
 
@@ -185,9 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     _match_arguments(f, "also the width whose actor FLOPs equal the asymmetric agent's average over "
                         "its results in this folder (Table IV's matched FLOPs: the width of pi_fit, BC and GAIL)")
 
-    d = sub.add_parser("distill", help="distil a teacher into a small actor: behaviour cloning or GAIL (Table IV)")
-    d.add_argument("--teacher", type=Path, required=True, help="a trained run directory (the L-only policy)")
-    d.add_argument("--method", choices=("bc", "gail"), required=True)
+    d = sub.add_parser("distill", help="distil a teacher into a small actor: behaviour cloning, GAIL (Table IV) "
+                                       "or A2D's actor + critic distillation")
+    d.add_argument("--teacher", type=Path, required=True,
+                   help="a trained run directory (the L-only policy; a2d: with its training checkpoint)")
+    d.add_argument("--method", choices=("bc", "gail", "a2d", "a2d-actor"), required=True,
+                   help="bc, gail (the teacher's demonstrations), a2d (SAC + the teacher's KL and Q), a2d-actor "
+                        "(SAC + KL only)")
     d.add_argument("--width", type=_positive(int), default=None, help="the student's hidden units")
     _match_arguments(d, "the student's width: the one whose FLOPs equal the asymmetric agent's average "
                         "over its results in this folder for the teacher's task")
@@ -197,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--length", type=_positive(int), default=50,
                    help="consecutive state-action pairs kept from each (paper: 50)")
     d.add_argument("--updates", type=_positive(int), default=10_000, help="bc: gradient steps")
-    d.add_argument("--steps", type=_positive(int), default=300_000, help="gail: the generator's environment steps")
+    d.add_argument("--steps", type=_positive(int), default=300_000,
+                   help="gail, a2d: the student's environment steps")
+    d.add_argument("--kl-coef", type=_nonnegative_float, default=1.0, help="a2d: weight of the actor's KL term")
+    d.add_argument("--q-coef", type=_nonnegative_float, default=1.0, help="a2d: weight of the critics' MSE term")
     d.add_argument("--disc-every", type=_positive(int), default=50,
                    help="gail: environment steps between discriminator updates")
     d.add_argument("--eval-every", type=_nonnegative_int, default=10_000,
@@ -206,6 +214,27 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--results", type=Path, default=None, metavar="DIR",
                    help="also write the student's result file into this results folder (for asym-control report)")
     d.add_argument("--json", action="store_true", help="print distill.json")
+    se = sub.add_parser("search", help="choose a sub-policy width by a FLOPs-penalised search (A2D), then distil it")
+    se.add_argument("--teacher", type=Path, required=True,
+                    help="a trained run directory (the L-only policy, with its training checkpoint for a2d)")
+    se.add_argument("--out", type=Path, required=True, help="the student's run directory (search.json beside)")
+    budget = se.add_mutually_exclusive_group()
+    budget.add_argument("--flops-lambda", type=_nonnegative_float, default=1.0,
+                        help="weight of the expected FLOPs in the loss, per teacher's FLOPs")
+    budget.add_argument("--flops-budget", type=_positive(float), default=None,
+                        help="FLOPs per inference: only the expected FLOPs above it are penalised")
+    se.add_argument("--widths", default=",".join(str(w) for w in DEFAULT_WIDTHS), help="candidate widths")
+    se.add_argument("--search-updates", type=_positive(int), default=6000)
+    se.add_argument("--states", type=_positive(int), default=20_000, help="teacher states the search fits")
+    se.add_argument("--method", choices=("a2d", "a2d-actor"), default="a2d",
+                    help="the chosen width's distillation: actor + critic, or actor only")
+    se.add_argument("--steps", type=_nonnegative_int, default=300_000,
+                    help="the distilled student's environment steps (0: the search only)")
+    se.add_argument("--seed", type=_nonnegative_int, default=0)
+    se.add_argument("--eval-episodes", type=_positive(int), default=50)
+    se.add_argument("--results", type=Path, default=None, metavar="DIR",
+                    help="also write the student's result file into this results folder")
+    se.add_argument("--json", action="store_true", help="print search.json")
     pl = sub.add_parser("plot", help="the paper's figures: timeline (Fig. 4), scatter (Fig. 6), lambda sweep (Fig. 2)")
     pl.add_argument("kind", choices=["timeline", "scatter", "sweep"])
     pl.add_argument("run_dirs", type=Path, nargs="+", help="checkpoint/run directories (several for sweep)")
@@ -609,6 +638,7 @@ def cmd_flops(a) -> int:
 
 
 def cmd_distill(a) -> int:
+    from asym_control.a2d.distillation import DistillConfig
     from asym_control.baselines.distill import distill
     from asym_control.baselines.imitation import BCConfig, GAILConfig
     from asym_control.training.checkpoint import load_config
@@ -621,7 +651,8 @@ def cmd_distill(a) -> int:
     summary = distill(a.teacher, a.method, width, a.out, seed=a.seed, trajectories=a.trajectories,
                       length=a.length, bc=BCConfig(updates=a.updates),
                       gail=GAILConfig(steps=a.steps, disc_every=a.disc_every),
-                      eval_episodes=a.eval_episodes, eval_every=a.eval_every, command=command)
+                      eval_episodes=a.eval_episodes, eval_every=a.eval_every, command=command,
+                      a2d_steps=a.steps, a2d=DistillConfig(actor_coef=a.kl_coef, critic_coef=a.q_coef))
     if a.results is not None:
         from asym_control.experiments.results import collect_distilled
         result = collect_distilled(a.out)
@@ -631,6 +662,48 @@ def cmd_distill(a) -> int:
     print(json.dumps(summary) if a.json else
           f"{a.method} student of {task}, width {width} ({summary['flops_per_inference']} FLOPs/inference): "
           f"return {e['return_mean']:.1f} +- {e['return_std']:.1f} over {e['episodes']} episodes -> {a.out}")
+    return 0
+
+
+def cmd_search(a) -> int:
+    from asym_control.a2d.distillation import load_teacher
+    from asym_control.a2d.search import SearchConfig, search
+    from asym_control.baselines.distill import distill
+
+    try:
+        widths = tuple(int(w) for w in a.widths.split(",") if w.strip())
+    except ValueError:
+        raise UserError(f"--widths: expected comma-separated integers, got {a.widths!r}") from None
+    cfg, teacher = load_teacher(a.teacher, need_critic=False)
+    config = SearchConfig(widths=widths, flops_lambda=a.flops_lambda, flops_budget=a.flops_budget,
+                          states=a.states, updates=a.search_updates)
+    if a.out.exists() and any(a.out.iterdir()):
+        raise UserError(f"{a.out} is not empty: choose another --out")
+    found = search(cfg, teacher, config, seed=a.seed)
+    a.out.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["asym-control"] + [shlex.quote(x) for x in a.raw_argv])
+    found.update(task=cfg.task, teacher=str(a.teacher), command=command)
+    (a.out / "search.json").write_text(json.dumps(found, indent=2) + "\n")
+    width = found["chosen_width"]
+    ratio = found["teacher_flops"] / found["chosen_flops"]
+    line = (f"{cfg.task}: width {width} ({found['chosen_flops']:,} FLOPs per inference, {ratio:.2f}x fewer than the "
+            f"teacher's {found['teacher_flops']:,})")
+    if a.steps:
+        student = a.out / "student"
+        summary = distill(a.teacher, a.method, width, student, seed=a.seed, a2d_steps=a.steps,
+                          eval_episodes=a.eval_episodes, command=command)
+        found["student"] = {"run": str(student), "method": a.method, "steps": a.steps, "eval": summary["eval"]}
+        (a.out / "search.json").write_text(json.dumps(found, indent=2) + "\n")
+        if a.results is not None:
+            from asym_control.experiments.results import collect_distilled
+            result = collect_distilled(student)
+            a.results.mkdir(parents=True, exist_ok=True)
+            (a.results / f"{result['name']}.json").write_text(json.dumps(result, indent=1) + "\n")
+        e = summary["eval"]
+        line += f"; distilled ({a.method}, {a.steps:,} steps): return {e['return_mean']:.1f} +- {e['return_std']:.1f}"
+    print(json.dumps(found) if a.json else
+          f"{line}\n  the agent with it: asym-control train --task {cfg.task} --mode asym --small {width} (or --large "
+          f"{width}) ...")
     return 0
 
 
@@ -650,13 +723,14 @@ def main(argv: list[str] | None = None) -> int:
     from asym_control.experiments.results import ResultError
     from asym_control.baselines.matched import MatchError
     from asym_control.baselines.imitation import ImitationError
+    from asym_control.a2d.search import SearchError
 
     user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
-                   GraphError, RecordingError, GridError, ResultError, MatchError, ImitationError)
+                   GraphError, RecordingError, GridError, ResultError, MatchError, ImitationError, SearchError)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
                 "plot": cmd_plot, "record": cmd_record, "export": cmd_export, "sweep": cmd_sweep,
-                "report": cmd_report, "distill": cmd_distill}[a.command](a)
+                "report": cmd_report, "distill": cmd_distill, "search": cmd_search}[a.command](a)
     except user_errors as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

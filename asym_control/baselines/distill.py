@@ -20,14 +20,24 @@ from asym_control.baselines.imitation import (BCConfig, Discriminator, GAILConfi
                                               train_gail)
 from asym_control.flops import actor_flops
 
-METHODS = ("bc", "gail")
+METHODS = ("bc", "gail", "a2d", "a2d-actor")
 DEMO_SEED_OFFSET = 10_000   # the teacher's episodes are not the evaluation's (seed 0 upwards)
 
 
 def distill(teacher_dir: Path, method: str, width: int, out: Path, seed: int = 0, trajectories: int = 25,
             length: int = 50, bc: BCConfig = BCConfig(), gail: GAILConfig = GAILConfig(),
-            eval_episodes: int = 50, eval_every: int = 10_000, command: str | None = None) -> dict:
-    """Distil the policy in `teacher_dir` into an actor of `width` by `method`; return distill.json."""
+            eval_episodes: int = 50, eval_every: int = 10_000, command: str | None = None,
+            a2d_steps: int = 300_000, a2d=None) -> dict:
+    """
+    Distil the policy in `teacher_dir` into an actor of `width` by `method`; return distill.json.
+
+    bc and gail learn from the teacher's demonstrations; a2d (actor KL + critic MSE) and a2d-actor
+    (KL only) train a student SAC on the task for `a2d_steps` with the teacher's terms added
+    (a2d.distillation; `a2d` a DistillConfig), the teacher queried on the student's own states.
+    """
+    if method in ("a2d", "a2d-actor"):
+        return _distill_a2d(teacher_dir, method, width, out, seed, a2d_steps, a2d, eval_episodes, eval_every,
+                            command)
     from asym_control.asym.policy import AsymPolicy
     from asym_control.evaluation.evaluate import evaluate
     from asym_control.learning.policies import SquashedGaussianActor
@@ -88,6 +98,39 @@ def distill(teacher_dir: Path, method: str, width: int, out: Path, seed: int = 0
                            "pairs": int(demos.obs.shape[0]), "seed": DEMO_SEED_OFFSET + seed},
         "steps": steps, "demo_wall_time_s": round(demo_s, 1), "train_wall_time_s": round(train_s, 1),
         "command": command, "eval": result, **extra,
+    }
+    (out / "distill.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _distill_a2d(teacher_dir, method, width, out, seed, steps, config, eval_episodes, eval_every, command) -> dict:
+    from asym_control.a2d.distillation import DistillConfig, Distillation, load_teacher
+    from asym_control.evaluation.evaluate import evaluate
+    from asym_control.training.checkpoint import load_policy
+    from asym_control.training.config import TrainConfig
+    from asym_control.training.train import prepare_run_dir, train
+
+    config = config or DistillConfig()
+    if method == "a2d-actor":
+        config = dataclasses.replace(config, critic_coef=0.0)
+    t_cfg, teacher = load_teacher(teacher_dir, need_critic=config.critic_coef > 0)
+    cfg = TrainConfig(task=t_cfg.task, mode="large", seed=seed, steps=steps, large_units=width,
+                      episode_steps=t_cfg.episode_steps, eval_every=eval_every)
+    out = Path(out)
+    cfg = prepare_run_dir(out, cfg, resume=False)
+    t1 = time.perf_counter()
+    summary_train = train(cfg, out, progress=False, distill=Distillation(teacher, config))
+    train_s = time.perf_counter() - t1
+    _, policy = load_policy(out)
+    result, _ = evaluate(cfg, policy, eval_episodes, seed=0)
+    result.pop("per_episode", None)
+    spec = cfg.spec
+    summary = {
+        "method": method, "task": cfg.task, "width": width, "seed": seed,
+        "flops_per_inference": actor_flops(spec.obs_dim, spec.act_dim, width),
+        "teacher": {"run": str(teacher_dir), "mode": t_cfg.mode, "large_units": t_cfg.large_units},
+        "distillation": dataclasses.asdict(config), "steps": steps, "train_wall_time_s": round(train_s, 1),
+        "recent_return": summary_train["recent_return"], "command": command, "eval": result,
     }
     (out / "distill.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

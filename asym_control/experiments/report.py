@@ -58,14 +58,17 @@ def _row(v: Variant, l_only_mean: float | None) -> dict:
 def _width(v: Variant) -> int | None:
     """Return the width of a matched-FLOPs baseline: pi_fit (L-only with --large W), BC or GAIL (--width W)."""
     args = list(v.train_args)
-    flag = {"large": "--large", "bc": "--width", "gail": "--width"}.get(v.mode)
+    flag = "--large" if v.mode == "large" else "--width" if v.mode in STUDENTS else None
     if flag in args and args.index(flag) + 1 < len(args) and (v.mode != "large" or len(args) == 2):
         return int(args[args.index(flag) + 1])
     return None
 
 
 def _is_baseline(v: Variant) -> bool:
-    return v.mode in ("bc", "gail") or (v.mode == "large" and _width(v) is not None)
+    return v.mode in STUDENTS or (v.mode == "large" and _width(v) is not None)
+
+
+STUDENTS = {"bc": "BC", "gail": "GAIL", "a2d": "A2D (actor + critic)", "a2d-actor": "A2D (actor only)"}
 
 
 def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
@@ -87,7 +90,8 @@ def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
     lines = [f"## {task}: Table IV, at matched FLOPs", "",
              "Ours' average FLOPs per control step (master included) over its seeds decides the width of "
              "the baselines (`asym-control flops --match`): pi_fit is SAC from scratch at that width, BC and "
-             "GAIL distil the L-only teacher's 25 x 50 state-action pairs into it (`asym-control distill`). "
+             "GAIL distil the L-only teacher's 25 x 50 state-action pairs into it, A2D trains SAC at it with "
+             "the teacher's KL (and Q) added (`asym-control distill`). "
              "Return: mean +- std over runs (seeds), and the best run, as the paper reports.", "",
              "| | runs | budget | FLOPs / step | return | best run |", "|---|---|---|---|---|---|"]
     best_base = {}
@@ -100,7 +104,7 @@ def _table_iv(task: str, spec, groups: list[Variant]) -> list[str]:
         if width is None:                                   # L-only, or ours
             name = v.label
         else:
-            name = {"large": "pi_fit", "bc": "BC", "gail": "GAIL"}[v.mode] + f" (width {width})"
+            name = {"large": "pi_fit", **STUDENTS}[v.mode] + f" (width {width})"
         steps = v.results[0]["steps"]
         budget = f"{steps:,} updates" if v.mode == "bc" else f"{steps:,} steps"
         lines.append(f"| {name} | {len(ret)} | {budget} | {fm:,.0f}" + (f" +- {fs:,.0f}" if fs else "")

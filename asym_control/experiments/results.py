@@ -92,7 +92,7 @@ def collect_distilled(run_dir: Path) -> dict:
     """
     Return the result of a student made by `asym-control distill` (its distill.json), as a trial's.
 
-    Its mode is the method (bc, gail), its flags the width; its steps are BC's gradient steps or
+    Its mode is the method (bc, gail, a2d, a2d-actor), its flags the width; its steps are BC's gradient steps or
     GAIL's environment steps; the teacher and the demonstrations are kept beside.
     """
     path = Path(run_dir) / "distill.json"
@@ -107,14 +107,14 @@ def collect_distilled(run_dir: Path) -> dict:
         "train_commands": [{"command": d["command"]}],
         "eval_command": None,
         "steps": d["steps"],
-        "train_wall_time_s": d["demo_wall_time_s"] + d["train_wall_time_s"],
+        "train_wall_time_s": d.get("demo_wall_time_s", 0.0) + d["train_wall_time_s"],
         "eval_wall_time_s": None,
         **_provenance(),
         "eval": d["eval"],
         "per_episode_return": [],
         "curve": _jsonl(Path(run_dir) / "evals.jsonl"),
         "teacher": d["teacher"],
-        "demonstrations": d["demonstrations"],
+        **{k: d[k] for k in ("demonstrations", "distillation") if k in d},
     }
 
 

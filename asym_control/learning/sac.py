@@ -35,6 +35,7 @@ class SAC:
         self.critic_opt = Adam(self.critic.theta, config.lr)
         self.alpha_opt = Adam(self.log_alpha, config.lr)
         self.updates = 0
+        self.distill = None   # a2d.distillation.Distillation: a teacher's terms added to the losses
 
     def share_actor(self) -> None:
         """Put the actor's weights in shared memory (see learner.py); the optimiser follows them."""
@@ -66,6 +67,8 @@ class SAC:
         err = q[:, :, 0] - target[None]                       # (2, B)
         critic_loss = 0.5 * float((err * err).mean(axis=1).sum())
         self.critic.backward(cache, (err / B)[:, :, None])
+        if self.distill is not None and self.distill.config.critic_coef:
+            self.distill.critic_loss_and_grad(self.critic, obs, act)
         self.critic_opt.step(self.critic.grad)
 
         # actor: mean(alpha log pi - min_k Q_k(s, a_pi)) through the updated critics
@@ -76,13 +79,18 @@ class SAC:
         d_x = self.critic.input_grad(cache_pi, d_q).sum(axis=0)
         actor_loss = float((alpha * log_pi - np.minimum(q_pi[0], q_pi[1])).mean())
         self.actor.backward(aux, d_x[:, self.obs_dim:], np.full(B, alpha / B, dtype=DTYPE))
+        if self.distill is not None and self.distill.config.actor_coef:
+            self.distill.actor_loss_and_grad(self.actor, obs)
         self.actor_opt.step(self.actor.net.grad)
 
         # Polyak update of the target critics, every step (Table I)
         self.critic_target.theta *= 1.0 - cfg.tau
         self.critic_target.theta += cfg.tau * self.critic.theta
         self.updates += 1
-        return {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": float(alpha)}
+        out = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": float(alpha)}
+        if self.distill is not None:
+            out.update(self.distill.last)
+        return out
 
     # checkpointing -------------------------------------------------------------------------
     def state(self, prefix: str, with_training: bool = True) -> dict[str, np.ndarray]:

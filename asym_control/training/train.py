@@ -53,7 +53,7 @@ class Recorder:
 
 
 def train(cfg: TrainConfig, run_dir: Path | None, resume: bool = False, progress: bool = True,
-          trace: list | None = None, stop_after: int | None = None) -> dict:
+          trace: list | None = None, stop_after: int | None = None, distill=None) -> dict:
     """
     Train `cfg` into `run_dir`.
 
@@ -61,16 +61,23 @@ def train(cfg: TrainConfig, run_dir: Path | None, resume: bool = False, progress
 
     `stop_after` ends the loop early after that many steps in total (used to test resumption
     without killing a process); checkpoints are still only written at episode ends.
+
+    `distill` (an a2d.distillation.Distillation, mode large only): the teacher's terms are added
+    to the sub-policy's SAC losses (a distilled student).
     """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # tiny matrices: one BLAS thread each is fastest (and deterministic)
-        return _train(cfg, run_dir, resume, progress, trace, stop_after)
+        return _train(cfg, run_dir, resume, progress, trace, stop_after, distill)
 
 
-def _train(cfg, run_dir, resume, progress, trace, stop_after):
+def _train(cfg, run_dir, resume, progress, trace, stop_after, distill):
     spec = cfg.spec
     agent = AsymAgent(cfg)
+    if distill is not None:
+        if cfg.mode != "large":
+            raise ValueError("a distilled student trains in mode large (one SAC)")
+        agent.subs[LARGE].distill = distill
     env = spec.make_env(seed=int(np.random.SeedSequence(cfg.seed).generate_state(1)[0]),
                         episode_steps=cfg.episode_steps)
     step, episodes, wall_before = 0, 0, 0.0
