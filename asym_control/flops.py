@@ -35,7 +35,7 @@ def actor_flops(obs_dim: int, act_dim: int, units: int, layers: int = 2) -> int:
 
 def actor_ops(obs_dim: int, act_dim: int, units: int, precision: str = "fp32", layers: int = 2) -> dict[str, int]:
     """
-    The actor's operations per inference by kind, in the FLOPs convention: {"float_ops", "int_ops"}.
+    Return the actor's operations per inference by kind, in the FLOPs convention: {"float_ops", "int_ops"}.
 
     Their sum is actor_flops. At int8 (deploy.quantized) the multiply-adds of every layer but the
     observation's, which stays fp32, are integer ones (int8 x int8 into int32); the quantizing

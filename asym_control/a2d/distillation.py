@@ -32,7 +32,7 @@ def gaussian_kl(m, log_t, n, log_s):
 
 
 def gaussian_kl_grad(m, log_t, n, log_s):
-    """d KL / d n and d KL / d log s (the student's mean and log std), each (B, A)."""
+    """Return d KL / d n and d KL / d log s (the student's mean and log std), each (B, A)."""
     s2 = np.exp(2.0 * log_s)
     d_n = (n - m) / s2
     d_log_s = 1.0 - (np.exp(2.0 * log_t) + (m - n) ** 2) / s2
@@ -61,7 +61,7 @@ class Teacher:
 
 def load_teacher(run_dir: Path, need_critic: bool) -> tuple:
     """
-    The teacher of a run folder: (its TrainConfig, Teacher).
+    Return the teacher of a run folder: (its TrainConfig, Teacher).
 
     Its large sub-policy (an L-only run, or an asym run's large one); the critics come from its
     training checkpoint (resume/), which `asym-control train` writes; without one only the actor
@@ -133,7 +133,7 @@ class Distillation:
 
 def distilled_student(obs_dim: int, act_dim: int, sac_config, teacher: Teacher, config: DistillConfig,
                       rng: np.random.Generator):
-    """A student SAC of `sac_config` learning with the teacher's terms added."""
+    """Return a student SAC of `sac_config` learning with the teacher's terms added."""
     from asym_control.learning.sac import SAC
 
     sac = SAC(obs_dim, act_dim, sac_config, rng)

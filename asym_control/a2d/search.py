@@ -46,14 +46,14 @@ class SearchError(ValueError):
 
 
 def relaxed_flops(pi: np.ndarray, widths, obs_dim: int, act_dim: int) -> float:
-    """FLOPs of the expected architecture under pi (an actor of two hidden layers of width c ~ pi)."""
+    """Return the FLOPs of the expected architecture under pi (two hidden layers of width c ~ pi)."""
     c = np.asarray(widths, dtype=np.float64)
     mean, second = float(pi @ c), float(pi @ (c * c))
     return 2.0 * (obs_dim * mean + second + 2 * act_dim * mean) + ACTOR_CONSTANT
 
 
 def relaxed_flops_grad(widths, obs_dim: int, act_dim: int) -> np.ndarray:
-    """d relaxed_flops / d pi (constant: the FLOPs are linear in the moments of pi)."""
+    """Return d relaxed_flops / d pi (constant: the FLOPs are linear in the moments of pi)."""
     c = np.asarray(widths, dtype=np.float64)
     return 2.0 * (obs_dim * c + c * c + 2 * act_dim * c)
 
@@ -64,7 +64,7 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 def softmax_backward(p: np.ndarray, d_p: np.ndarray) -> np.ndarray:
-    """d L / d logits of p = softmax(logits), given d L / d p."""
+    """Return d L / d logits of p = softmax(logits), given d L / d p."""
     return p * (d_p - float(p @ d_p))
 
 
@@ -79,7 +79,7 @@ class WidthSupernet:
         self.masks = (np.arange(top)[None, :] < np.asarray(self.widths)[:, None]).astype(DTYPE)   # (K, W)
 
     def forward(self, x: np.ndarray, p: np.ndarray):
-        """The head (B, 2A) of the mixture p (K,) of widths, and what backward needs."""
+        """Return the head (B, 2A) of the mixture p (K,) of widths, and what backward needs."""
         (w1, b1), (w2, b2), (w3, b3) = [(self.net.params[2 * i][0], self.net.params[2 * i + 1][0, 0])
                                         for i in range(3)]
         m = (np.asarray(p, DTYPE) @ self.masks).astype(DTYPE)

@@ -39,7 +39,7 @@ def _check(precision: str) -> None:
 
 
 def _to_fp16(model):
-    """The same graph with half-precision weights and arithmetic; its inputs and outputs stay fp32."""
+    """Return the same graph with half-precision weights and arithmetic; inputs and outputs stay fp32."""
     from onnx import TensorProto, helper, numpy_helper
 
     g = model.graph
@@ -60,7 +60,7 @@ def _to_fp16(model):
 
 
 def _session(model, precision: str):
-    """An onnxruntime session of `model` at `precision`, on one thread."""
+    """Return an onnxruntime session of `model` at `precision`, on one thread."""
     import onnxruntime as ort
 
     _check(precision)
@@ -157,7 +157,7 @@ def quantized(policy, precision: str):
 
 def pack_weights(tensors: dict[str, np.ndarray], precision: str) -> dict[str, dict]:
     """
-    The learner's fp32 weights for sending at `precision`.
+    Pack the learner's fp32 weights for sending at `precision`.
 
     fp32 as they are, fp16 rounded, int8 in blocks of COMM_BLOCK entries with one fp32 scale
     (absmax / 127) each: about a quarter of the bytes, an error of at most half a step per block.
