@@ -9,7 +9,8 @@ NumPy fp32 (the package's MLP, what the nodes run), torch fp32 (nn.Linear layers
 int8 (torch.ao.quantization.quantize_dynamic of those Linear layers: int8 weights, activations
 quantized per call), onnxruntime fp32 (the package's ONNX export of the same weights) and
 onnxruntime dynamic int8 (onnxruntime.quantization.quantize_dynamic of that graph, every layer; and the
-deployed scheme of deploy/quantized.py: per-channel weights, the first layer fp32). Every runtime on
+deployed scheme of deploy/quantized.py: per-channel weights, the first layer fp32), and onnxruntime
+fp16 (deploy/quantized.py's: half-precision weights and arithmetic). Every runtime on
 one thread; each figure the median of `--repeats` calls, in microseconds, after 200 calls of
 warm-up. Also the largest difference of each path's output from NumPy fp32's (the same weights).
 Prints a Markdown table and writes the JSON.
@@ -78,13 +79,12 @@ def paths(hidden: list[int], rng: np.random.Generator, tmp: Path) -> dict:
     f32, f8 = tmp / "a32.onnx", tmp / "a8.onnx"
     f32.write_bytes(model.SerializeToString())
     quantize_dynamic(str(f32), str(f8), weight_type=QuantType.QInt8)
-    f8b = tmp / "a8b.onnx"    # the deployed scheme (deploy/quantized.py): first layer fp32, per-channel weights
-    quantize_dynamic(str(f32), str(f8b), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=["MatMul0"])
+    from asym_control.deploy.quantized import QuantizedMLP
+    deployed8, deployed16 = QuantizedMLP(net, "int8"), QuantizedMLP(net, "fp16")   # deploy/quantized.py's
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     o32 = ort.InferenceSession(str(f32), so, providers=["CPUExecutionProvider"])
     o8 = ort.InferenceSession(str(f8), so, providers=["CPUExecutionProvider"])
-    o8b = ort.InferenceSession(str(f8b), so, providers=["CPUExecutionProvider"])
 
     def torch_call(m):
         def run(x):
@@ -95,7 +95,8 @@ def paths(hidden: list[int], rng: np.random.Generator, tmp: Path) -> dict:
             "torch fp32": torch_call(t32), "torch int8 (dynamic)": torch_call(t8),
             "onnxruntime fp32": lambda x: o32.run(None, {"x": x})[0],
             "onnxruntime int8 (dynamic)": lambda x: o8.run(None, {"x": x})[0],
-            "onnxruntime int8, first layer fp32": lambda x: o8b.run(None, {"x": x})[0]}
+            "onnxruntime int8, first layer fp32": lambda x: deployed8.forward(x)[0],
+            "onnxruntime fp16": lambda x: deployed16.forward(x)[0]}
 
 
 def main() -> int:
