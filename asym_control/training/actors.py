@@ -70,6 +70,10 @@ class ExperienceActor:
         import ray
         self.node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
+    def ready(self) -> str | None:
+        """Return this actor's node once it is built (its environment made, its imports done)."""
+        return self.node
+
     def _load(self, packed: dict) -> None:
         self.policy.load_tensors(unpack_weights(packed))
         if self.precision == "fp32":
@@ -198,6 +202,7 @@ def _learn(cfg, run_dir, agent, rec, n_actors, precision, sync_every, comm, upda
 
     remote_actor = ray.remote(num_cpus=1, max_restarts=0)(ExperienceActor)
     handles = [remote_actor.remote(cfg.to_dict(), i, precision) for i in range(n_actors)]
+    ray.get([h.ready.remote() for h in handles])   # every actor built before the clock starts
     t_start = time.perf_counter()
     step = updates = episodes = issued = 0
     eval_s = act_s = load_s = 0.0
