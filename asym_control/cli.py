@@ -674,7 +674,8 @@ def cmd_search(a) -> int:
         widths = tuple(int(w) for w in a.widths.split(",") if w.strip())
     except ValueError:
         raise UserError(f"--widths: expected comma-separated integers, got {a.widths!r}") from None
-    cfg, teacher = load_teacher(a.teacher, need_critic=False)
+    # the critics are needed only to distil afterwards: a teacher without them is refused before the search
+    cfg, teacher = load_teacher(a.teacher, need_critic=bool(a.steps) and a.method == "a2d")
     config = SearchConfig(widths=widths, flops_lambda=a.flops_lambda, flops_budget=a.flops_budget,
                           states=a.states, updates=a.search_updates)
     if a.out.exists() and any(a.out.iterdir()):

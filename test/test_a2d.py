@@ -188,6 +188,8 @@ def test_a2d_without_the_teachers_critics_and_a_search_with_bad_input_are_refuse
     shipped = ROOT / "checkpoints" / "walker-stand" / "large"       # a policy without its training checkpoint
     r = _cli("distill", "--teacher", str(shipped), "--method", "a2d", "--width", "8", "--out", str(tmp_path / "s"))
     assert r.returncode == 2 and "training checkpoint" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = _cli("search", "--teacher", str(shipped), "--out", str(tmp_path / "x"))      # a2d after the search
+    assert r.returncode == 2 and "training checkpoint" in r.stderr and not (tmp_path / "x").exists(), r.stderr
     r = _cli("search", "--teacher", str(shipped), "--out", str(tmp_path / "x"), "--widths", "8", "--steps", "0")
     assert r.returncode == 2 and "at least two candidate widths" in r.stderr, r.stderr
     r = _cli("search", "--teacher", str(shipped), "--out", str(tmp_path / "x"), "--flops-budget", "10", "--steps", "0")
