@@ -62,7 +62,8 @@ def test_table_iv_sets_ours_beside_the_baselines_at_its_matched_width(tmp_path):
     rs += [result(t("large", s, train_args=("--large", "22")), r, 1.0, 0.0, w22)
            for s, r in enumerate((800.0, 830.0))]
     rs += [result(t(m, s, steps=st, train_args=("--width", "22")), r, 0.0, 0.0, w22)
-           for m, st, rets in (("bc", 10000, (150.0, 170.0)), ("gail", 300, (500.0, 960.0)))
+           for m, st, rets in (("bc", 10000, (150.0, 170.0)), ("gail", 300, (500.0, 960.0)),
+                               ("a2d", 300, (930.0, 940.0)), ("a2d-actor", 300, (900.0, 910.0)))
            for s, r in enumerate(rets)]
     write(tmp_path / "res", rs)
     text = report(tmp_path / "res", tmp_path / "out" / "results.md")
@@ -70,6 +71,8 @@ def test_table_iv_sets_ours_beside_the_baselines_at_its_matched_width(tmp_path):
     assert "| ours | 2 | 300 steps | 2,550 +- 150 | 945.0 +- 5.0 | 950.0 |" in text
     assert f"| pi_fit (width 22) | 2 | 300 steps | {w22:,} | 815.0 +- 15.0 | 830.0 |" in text
     assert f"| BC (width 22) | 2 | 10,000 updates | {w22:,} | 160.0 +- 10.0 | 170.0 |" in text
+    assert f"| A2D (actor + critic) (width 22) | 2 | 300 steps | {w22:,} | 935.0 +- 5.0 | 940.0 |" in text
+    assert f"| A2D (actor only) (width 22) | 2 | 300 steps | {w22:,} | 905.0 +- 5.0 | 910.0 |" in text
     # judged on the means: GAIL's best run is above ours, its mean is not
     assert "- ours: mean 945.0, ahead of every baseline's mean" in text
     assert "ours 2,266, students 2,397 (width 21 here: 2,397) | ours 967.2, pi_fit 819.5, GAIL 596.6, BC 159.1" in text

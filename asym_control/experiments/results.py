@@ -170,5 +170,5 @@ def variants(results: list[dict]) -> list[Variant]:
         groups.setdefault(key, []).append(r)
     out = [Variant(k[0], k[1], k[2], k[3], k[4], sorted(v, key=lambda r: r["trial"]["seed"]))
            for k, v in groups.items()]
-    order = {"small": 0, "large": 1, "asym": 2, "bc": 3, "gail": 4}
+    order = {"small": 0, "large": 1, "asym": 2, "bc": 3, "gail": 4, "a2d-actor": 5, "a2d": 6}
     return sorted(out, key=lambda v: (v.task, order[v.mode], v.cost_lambda or 0, v.n_omega or 0, v.train_args))
