@@ -501,6 +501,9 @@ def _train_actor_learner(a) -> int:
     sync_every = a.sync_every or DEFAULT_SYNC_EVERY
     cfg = train_config(a)
     check_settings(cfg, a.actors, a.actor_precision, sync_every, a.weights_comm, a.update_ratio)
+    if a.address is not None:
+        from asym_control.raynodes import check_address
+        check_address(a.address)          # before the run folder is made
     cfg = prepare_run_dir(a.out, cfg, resume=False)
     _record_invocation(a.out, argv=sys.argv)
     summary = train_actor_learner(cfg, a.out, actors=a.actors, precision=a.actor_precision,
@@ -725,9 +728,11 @@ def main(argv: list[str] | None = None) -> int:
     from asym_control.baselines.matched import MatchError
     from asym_control.baselines.imitation import ImitationError
     from asym_control.a2d.search import SearchError
+    from asym_control.raynodes import RayAddressError
 
     user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
-                   GraphError, RecordingError, GridError, ResultError, MatchError, ImitationError, SearchError)
+                   GraphError, RecordingError, GridError, ResultError, MatchError, ImitationError, SearchError,
+                   RayAddressError)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
                 "plot": cmd_plot, "record": cmd_record, "export": cmd_export, "sweep": cmd_sweep,

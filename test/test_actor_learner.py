@@ -148,6 +148,8 @@ def test_train_with_actors_stops_at_the_return_asked_for_and_the_run_evaluates(t
     (["--sync-every", "10"], "only with --actors"),
     (["--actors", "1", "--resume"], "does not resume"),
     (["--actors", "0"], "must be positive"),
+    (["--actors", "1", "--address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1"),
+    (["--actors", "1", "--address", "somewhere"], "HOST:PORT"),
     (["--actors", "2", "--task-override", "FetchReach-v4"], "--actors 1"),
 ])
 def test_bad_actor_learner_settings_are_refused_in_one_line(tmp_path, args, message):
@@ -158,3 +160,4 @@ def test_bad_actor_learner_settings_are_refused_in_one_line(tmp_path, args, mess
     r = _cli("train", "--task", task, "--steps", "100", "--out", str(tmp_path / "run"), *args, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()          # nothing made

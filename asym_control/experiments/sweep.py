@@ -100,9 +100,8 @@ def sweep(trials: list[Trial], results_dir: Path, work_dir: Path, address: str |
     if not todo:
         say(f"all {len(trials)} trials already have results in {results_dir}")
         return outcome
-    ray.init(address=address, num_cpus=num_cpus if address is None else None,
-             include_dashboard=False, log_to_driver=False, logging_level="WARNING",
-             configure_logging=True)
+    from asym_control.raynodes import start
+    start(address, num_cpus)
     try:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         cpus = int(ray.cluster_resources().get("CPU", 0))

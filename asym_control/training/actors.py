@@ -177,14 +177,8 @@ def train_actor_learner(cfg: TrainConfig, run_dir: Path | None, actors: int = 1,
             learner_out.append(agent)
         started_ray = not ray.is_initialized()
         if started_ray:
-            local = address is None
-            # Ray runs its workers at niceness 15, as background work; here the actors are the run's
-            # own work, and at 15 a busy learner (niceness 0) starves them (measured: 3.2 ms per
-            # walker step instead of 0.15 beside two training processes). A cluster keeps its own
-            # setting (RAY_worker_niceness=0 when starting it).
-            ray.init(address=address, num_cpus=max(actors, os.cpu_count() or 1) if local else None,
-                     include_dashboard=False, log_to_driver=False, logging_level="WARNING", configure_logging=True,
-                     _system_config={"worker_niceness": 0} if local else None)
+            from asym_control.raynodes import start
+            start(address, max(actors, os.cpu_count() or 1))
         rec = Recorder(run_dir, progress, cfg.steps, 0)
         try:
             return _learn(cfg, run_dir, agent, rec, actors, precision, sync_every, comm, update_ratio,
