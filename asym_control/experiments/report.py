@@ -162,21 +162,22 @@ def _ablation_tables(task: str, spec, groups: list[Variant]) -> list[str]:
             lines.append(f"| paper, Table {number} (2M steps) | | | {t['with']} | {t['with_large_pct']}% | "
                          f"{t['without']} | {t['without_large_pct']}% |")
         lines.append("")
-    # n_omega: the same variant at several n_omega
+    # n_omega: the same variant at several n_omega (a variant without one is at the default)
+    from asym_control.training.config import TrainConfig
+    default = TrainConfig.__dataclass_fields__["n_omega"].default
     by_rest: dict[tuple, list[Variant]] = {}
     for v in asym:
-        if v.n_omega is not None:
-            by_rest.setdefault((v.cost_lambda, v.train_args, v.results[0]["steps"]), []).append(v)
+        by_rest.setdefault((v.cost_lambda, v.train_args, v.results[0]["steps"]), []).append(v)
     for (_, args, steps), vs in by_rest.items():
-        if len(vs) < 2:
+        if len(vs) < 2 or all(v.n_omega is None for v in vs):
             continue
         label = "ours" + (f" ({' '.join(args)})" if args else "")
         lines += [f"## {task}: n_omega, {label} at {steps:,} steps", "",
                   "| n_omega | seeds | return | % on large | FLOPs / step | FLOPs reduction |",
                   "|---|---|---|---|---|---|"]
-        for v in sorted(vs, key=lambda v: v.n_omega):
+        for v in sorted(vs, key=lambda v: v.n_omega or default):
             r = _row(v, None)
-            lines.append(f"| {v.n_omega} | {r['seeds']} | {_fmt(r['mean'])} +- {_fmt(r['std'])} | "
+            lines.append(f"| {v.n_omega or default} | {r['seeds']} | {_fmt(r['mean'])} +- {_fmt(r['std'])} | "
                          f"{_fmt(r['large'])}% | {_fmt(r['flops'], 0)} | {_fmt(r['reduction'])}% |")
         lines.append("")
     return lines
