@@ -172,7 +172,7 @@ def test_ros2_launch_walker_runs_the_evaluators_episode_and_exits_0(workspace):
 
 
 def test_ros2_cli_sees_the_real_time_graph(workspace):
-    launch = _Launch(workspace, "walker.launch.py lockstep:=false episodes:=0")
+    launch = _Launch(workspace, "walker.launch.py lockstep:=false episodes:=0 precision:=int8")
     try:
         def listed():
             nodes = _ros2(workspace, "node list --no-daemon --spin-time 3").split()
@@ -182,6 +182,8 @@ def test_ros2_cli_sees_the_real_time_graph(workspace):
         assert re.search(r"data: [01]\b", out), out
         out = _ros2(workspace, "param get --no-daemon --spin-time 3 /asym/master command_timeout_s")
         assert "Double value is: 0.05" in out, out
+        out = _ros2(workspace, "param get --no-daemon --spin-time 3 /asym/large precision")
+        assert "String value is: int8" in out, out      # the launch argument reached the sub-policies
         launch.interrupt()
         rc = launch.wait(timeout=60)
     finally:
