@@ -24,27 +24,17 @@ from asym_control.learning.nets import DTYPE
 from asym_control.training.actors import ExperienceActor, train_actor_learner
 from asym_control.training.checkpoint import load_policy
 from asym_control.training.config import TrainConfig
+from test_quantized import _visited_states   # noqa: I100 - the same visited states as deployment's test
 
 ROOT = Path(__file__).resolve().parent.parent
 # |a_low - a_fp32| per action entry of the SAMPLED actions (actions in [-1, 1]), over visited states
 TOLERANCE = {"int8": (0.05, 0.3), "fp16": (0.005, 0.05)}   # (mean, largest)
 
 
-def _visited(cfg, policy, steps=400):
-    env = cfg.spec.make_env(seed=11)
-    obs, states, option = env.reset(), [], None
-    for t in range(steps):
-        states.append(obs)
-        if t % cfg.n_omega == 0:
-            option = policy.select(obs)
-        obs, *_ = env.step(policy.act(option, obs))
-    return np.array(states, dtype=DTYPE)
-
-
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
 def test_the_actors_sampled_actions_and_the_masters_choice_stay_near_fp32(precision):
     cfg, policy = load_policy(ROOT / "checkpoints" / "walker-stand" / "asym")
-    states = _visited(cfg, policy)
+    states = _visited_states(cfg, policy)
     noise = np.random.default_rng(0).standard_normal((len(states), cfg.spec.act_dim)).astype(DTYPE)
     mean_tol, max_tol = TOLERANCE[precision]
     for o, actor in policy.actors.items():
