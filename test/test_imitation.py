@@ -215,3 +215,12 @@ def test_flops_names_the_width_matched_to_the_agents_results():
     assert len(want) == 3 and sorted(m["per_seed"]) == pytest.approx(want)
     assert m["width"] == matched_width(24, 6, float(np.mean(want)))
     assert m["width_flops"] == actor_flops(24, 6, m["width"])
+
+
+def test_the_match_takes_n_omega_and_lambda_from_the_flags_and_the_defaults_without_them():
+    import json
+    for args, seeds in (("--schedule curriculum", 3), ("--schedule curriculum --n-omega 10", 1)):
+        r = _cli("flops", "--task", "walker-stand", "--match", str(RESULTS), f"--match-args={args}",
+                 "--match-steps", "300000")
+        assert r.returncode == 0, r.stderr
+        assert len(json.loads(r.stdout)["matched"]["per_seed"]) == seeds, (args, r.stdout)

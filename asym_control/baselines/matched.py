@@ -65,7 +65,22 @@ def matched_to_results(results_dir, task: str, train_args: str | None = None,
     except ResultError as e:
         raise MatchError(str(e)) from None
     if train_args is not None:
-        found = [v for v in found if list(v.train_args) == shlex.split(train_args)]
+        # n_omega and lambda are a trial's own fields, not among its flags: --n-omega / --lambda in
+        # the given flags choose them, and without them the agent at the defaults is meant
+        rest, fields = [], {"--n-omega": None, "--lambda": None}
+        words = iter(shlex.split(train_args))
+        for w in words:
+            key, eq, value = w.partition("=")
+            if key in fields:
+                fields[key] = value if eq else next(words, None)
+            else:
+                rest.append(w)
+        try:
+            n_omega = None if fields["--n-omega"] is None else int(fields["--n-omega"])
+            lam = None if fields["--lambda"] is None else float(fields["--lambda"])
+        except ValueError:
+            raise MatchError(f"--match-args: not a number in {train_args!r}") from None
+        found = [v for v in found if list(v.train_args) == rest and v.n_omega == n_omega and v.cost_lambda == lam]
     if steps is not None:
         found = [v for v in found if v.results[0]["trial"]["steps"] == steps]
 
