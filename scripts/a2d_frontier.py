@@ -35,13 +35,16 @@ def main() -> int:
     from asym_control.training.checkpoint import load_config
 
     by_width: dict[int, list[float]] = {}
+    steps_of: dict[int, set[int]] = {}
     for folder in a.results:
         for f in sorted(folder.glob(f"{a.task}-{a.method}-*.json")):
             r = json.loads(f.read_text())
             if r["trial"]["mode"] != a.method:
                 continue
             args = r["trial"]["train_args"]
-            by_width.setdefault(int(args[args.index("--width") + 1]), []).append(r["eval"]["return_mean"])
+            width = int(args[args.index("--width") + 1])
+            by_width.setdefault(width, []).append(r["eval"]["return_mean"])
+            steps_of.setdefault(width, set()).add(int(r["steps"]))
     if not by_width:
         raise SystemExit(f"no {a.method} students of {a.task} in {', '.join(map(str, a.results))}")
     cfg = load_config(a.teacher)
@@ -60,6 +63,7 @@ def main() -> int:
         f = actor_flops(spec.obs_dim, spec.act_dim, w)
         m = float(np.mean(by_width[w]))
         rows.append({"width": w, "flops": f, "flops_ratio": round(teacher_flops / f, 2), "runs": len(by_width[w]),
+                     "steps": " ".join(str(x) for x in sorted(steps_of[w])),
                      "return_mean": round(m, 1), "returns": " ".join(f"{x:.1f}" for x in by_width[w]),
                      "teacher_return_at_1.76x": bool(teacher_flops / f >= A2D_RATIO and m >= 0.99 * teacher_return)})
     a.out.parent.mkdir(parents=True, exist_ok=True)
