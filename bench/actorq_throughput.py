@@ -2,7 +2,7 @@
 Where int8 actors pay in the actor-learner mode: environment steps per second, fp32 against int8 actors, by width.
 
     python bench/actorq_throughput.py [--task walker-stand] [--widths 64,256,1024,2048] [--steps 4000]
-        [--actors 1] [--update-ratio 0.01] [--rounds 2]
+        [--actors 1] [--update-ratio 0.01] [--rounds 2] [--sync-every 1000]
 
 Each run is `asym-control train --mode large --large W --critic-units 64 --actors N --actor-precision P
 --update-ratio R --steps S --eval-every 0` (the critics kept narrow and the learner's gradient steps
@@ -26,12 +26,12 @@ import tempfile
 from pathlib import Path
 
 
-def run(task, width, precision, steps, actors, ratio, work) -> dict:
+def run(task, width, precision, steps, actors, ratio, work, sync_every=1000) -> dict:
     out = Path(work) / f"w{width}-{precision}"
     cmd = [sys.executable, "-m", "asym_control.cli", "train", "--task", task, "--mode", "large", "--large", str(width),
            "--critic-units", "64", "--actors", str(actors), "--actor-precision", precision, "--update-ratio",
-           str(ratio), "--steps", str(steps), "--eval-every", "0", "--learning-starts", "500", "--out", str(out),
-           "--no-progress"]
+           str(ratio), "--steps", str(steps), "--sync-every", str(sync_every), "--eval-every", "0",
+           "--learning-starts", "500", "--out", str(out), "--no-progress"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=1800)
     if r.returncode != 0:
         raise SystemExit(r.stderr[-2000:])
@@ -50,6 +50,7 @@ def main() -> int:
     p.add_argument("--actors", type=int, default=1)
     p.add_argument("--update-ratio", type=float, default=0.01)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--sync-every", type=int, default=1000)
     a = p.parse_args()
     widths = [int(w) for w in a.widths.split(",")]
     got: dict = {w: {"fp32": [], "int8": []} for w in widths}
@@ -57,7 +58,8 @@ def main() -> int:
         for _ in range(a.rounds):
             for w in widths:
                 for precision in ("fp32", "int8"):
-                    got[w][precision].append(run(a.task, w, precision, a.steps, a.actors, a.update_ratio, work))
+                    got[w][precision].append(run(a.task, w, precision, a.steps, a.actors, a.update_ratio, work,
+                                                 a.sync_every))
     table = {}
     for w in widths:
         row = {}
@@ -68,6 +70,7 @@ def main() -> int:
         table[w] = row
     machine = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}"
     print(json.dumps({"task": a.task, "steps": a.steps, "actors": a.actors, "update_ratio": a.update_ratio,
+                      "sync_every": a.sync_every,
                       "rounds": a.rounds, "machine": machine,
                       "command": "python bench/actorq_throughput.py " + " ".join(sys.argv[1:]), "widths": table},
                      indent=2))
