@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="choose a sub-policy width by a FLOPs-penalised search (A2D), then distil it")
     se.add_argument("--teacher", type=Path, required=True,
                     help="a trained run directory (the L-only policy, with its training checkpoint for a2d)")
-    se.add_argument("--out", type=Path, required=True, help="the student's run directory (search.json beside)")
+    se.add_argument("--out", type=Path, required=True,
+                    help="a new folder: search.json, and with --steps the student's run directory OUT/student")
     budget = se.add_mutually_exclusive_group()
     budget.add_argument("--flops-lambda", type=_nonnegative_float, default=1.0,
                         help="weight of the expected FLOPs in the loss, per teacher's FLOPs")
