@@ -86,7 +86,8 @@ def _matched(a, task: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     from asym_control.a2d.search import DEFAULT_WIDTHS
-    from asym_control.deploy.quantized import PRECISIONS
+    from asym_control.baselines.distill import METHODS
+    from asym_control.deploy.quantized import PRECISIONS, RUNTIMES
     from asym_control.tasks.registry import TASKS
 
     p = argparse.ArgumentParser(prog="asym-control", description=(
@@ -155,14 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--actors", type=_positive(int), default=None,
                     help="N Ray actors gather experience, this process learns in fp32 (default: the "
                          "single-process loop)")
-    al.add_argument("--actor-precision", choices=PRECISIONS, default="fp32",
-                    help="the actors' networks: fp32 (NumPy), fp16 or int8 (onnxruntime)")
+    al.add_argument("--actor-precision", choices=PRECISIONS, default=None,
+                    help="the actors' networks: fp32 (NumPy, the default), fp16 or int8 (onnxruntime)")
     al.add_argument("--sync-every", type=_positive(int), default=None,
                     help="control steps an actor runs between pulls of the learner's weights (default 1000)")
-    al.add_argument("--weights-comm", choices=PRECISIONS, default="fp32",
-                    help="precision of the weights sent to the actors")
-    al.add_argument("--update-ratio", type=_positive(float), default=1.0,
-                    help="the learner's gradient steps per control step received")
+    al.add_argument("--weights-comm", choices=PRECISIONS, default=None,
+                    help="precision of the weights sent to the actors (default fp32)")
+    al.add_argument("--update-ratio", type=_positive(float), default=None,
+                    help="the learner's gradient steps per control step received (default 1)")
     al.add_argument("--address", default=None,
                     help="a Ray cluster's address (HEAD:6379, or auto); default: a local Ray on this machine")
     al.add_argument("--stop-at-return", type=float, default=None,
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=_nonnegative_int, default=0)
     e.add_argument("--task", default=None, help="refuse a checkpoint of any other task")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--precision", choices=("numpy",) + PRECISIONS, default="numpy",
+    e.add_argument("--precision", choices=RUNTIMES, default="numpy",
                    help="the actors' runtime: the package's NumPy fp32 (default, as the nodes), or onnxruntime "
                         "fp32 or dynamic int8 (the master stays fp32)")
 
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "or A2D's actor + critic distillation")
     d.add_argument("--teacher", type=Path, required=True,
                    help="a trained run directory (the L-only policy; a2d: with its training checkpoint)")
-    d.add_argument("--method", choices=("bc", "gail", "a2d", "a2d-actor"), required=True,
+    d.add_argument("--method", choices=METHODS, required=True,
                    help="bc, gail (the teacher's demonstrations), a2d (SAC + the teacher's KL and Q), a2d-actor "
                         "(SAC + KL only)")
     d.add_argument("--width", type=_positive(int), default=None, help="the student's hidden units")
@@ -314,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--rate", type=_positive(float), default=None, help="real-time control rate in Hz (<= 1000)")
     la.add_argument("--checkpoint-dir", default=None, help="checkpoint for every node (default: the YAML's)")
     la.add_argument("--seed", type=_nonnegative_int, default=None, help="simulator seed (default: the YAML's)")
-    la.add_argument("--precision", choices=("numpy",) + PRECISIONS, default=None,
+    la.add_argument("--precision", choices=RUNTIMES, default=None,
                     help="the sub-policies' actors: numpy (fp32), or fp32/fp16/int8 through onnxruntime "
                          "(default: the YAML's)")
     la.add_argument("--single-process", action="store_true",
@@ -476,10 +477,9 @@ def cmd_train(a) -> int:
         return 1 if outcome["failed"] else 0
     if a.actors is not None:
         return _train_actor_learner(a)
-    actor_flags = [f for f, v in (("--actor-precision", a.actor_precision != "fp32"),
-                                  ("--sync-every", a.sync_every), ("--weights-comm", a.weights_comm != "fp32"),
-                                  ("--update-ratio", a.update_ratio != 1.0), ("--address", a.address),
-                                  ("--stop-at-return", a.stop_at_return is not None)) if v]
+    actor_flags = [f for f, v in (("--actor-precision", a.actor_precision), ("--sync-every", a.sync_every),
+                                  ("--weights-comm", a.weights_comm), ("--update-ratio", a.update_ratio),
+                                  ("--address", a.address), ("--stop-at-return", a.stop_at_return)) if v is not None]
     if actor_flags:
         raise ConfigError(f"{', '.join(actor_flags)}: only with --actors N (the actor-learner mode)")
     cfg = prepare_run_dir(a.out, train_config(a), a.resume)
@@ -490,27 +490,29 @@ def cmd_train(a) -> int:
 
 
 def _train_actor_learner(a) -> int:
-    from asym_control.training.actors import DEFAULT_SYNC_EVERY, check_settings, train_actor_learner
+    import inspect
+
+    from asym_control.training.actors import check_settings, train_actor_learner
     from asym_control.training.config import ConfigError
     from asym_control.training.train import prepare_run_dir
 
     if a.resume:
         raise ConfigError("--resume: the actor-learner mode does not resume (the actors' episodes in flight are "
                           "not in a checkpoint); start a new run, or resume it without --actors")
-    if a.seeds is not None:
-        raise ConfigError("--seeds with --actors: run one seed per command (or a sweep)")
-    sync_every = a.sync_every or DEFAULT_SYNC_EVERY
+    # the flags not given take train_actor_learner's defaults
+    defaults = {k: p.default for k, p in inspect.signature(train_actor_learner).parameters.items()}
+    given = {"precision": a.actor_precision, "sync_every": a.sync_every, "comm": a.weights_comm,
+             "update_ratio": a.update_ratio}
+    settings = {k: defaults[k] if v is None else v for k, v in given.items()}
     cfg = train_config(a)
-    check_settings(cfg, a.actors, a.actor_precision, sync_every, a.weights_comm, a.update_ratio)
+    check_settings(cfg, a.actors, **settings)
     if a.address is not None:
         from asym_control.raynodes import check_address
         check_address(a.address)          # before the run folder is made
     cfg = prepare_run_dir(a.out, cfg, resume=False)
     _record_invocation(a.out, argv=sys.argv)
-    summary = train_actor_learner(cfg, a.out, actors=a.actors, precision=a.actor_precision,
-                                  sync_every=sync_every, comm=a.weights_comm,
-                                  update_ratio=a.update_ratio, address=a.address, stop_at_return=a.stop_at_return,
-                                  progress=not a.no_progress)
+    summary = train_actor_learner(cfg, a.out, actors=a.actors, address=a.address, stop_at_return=a.stop_at_return,
+                                  progress=not a.no_progress, **settings)
     print(json.dumps(summary))
     return 0
 

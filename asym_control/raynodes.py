@@ -35,10 +35,9 @@ def check_address(address: str, timeout_s: float = 5.0) -> None:
 def start(address: str | None, num_cpus: int | None) -> None:
     import ray
 
+    common = dict(include_dashboard=False, log_to_driver=False, logging_level="WARNING", configure_logging=True)
     if address is not None:
         check_address(address)
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
-                 configure_logging=True)
+        ray.init(address=address, **common)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="WARNING",
-                 configure_logging=True, _system_config={"worker_niceness": 0})
+        ray.init(num_cpus=num_cpus, _system_config={"worker_niceness": 0}, **common)

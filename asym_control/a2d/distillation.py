@@ -39,9 +39,19 @@ def gaussian_kl_grad(m, log_t, n, log_s):
     return d_n, d_log_s
 
 
-def _heads(out: np.ndarray, act_dim: int):
+def gaussian_heads(out: np.ndarray, act_dim: int):
+    """Return the mean, the clipped log std and the raw log std of an actor's (B, 2A) last layer."""
     raw = out[:, act_dim:]
     return out[:, :act_dim], np.clip(raw, LOG_STD_MIN, LOG_STD_MAX), raw
+
+
+def head_kl(teacher_heads, out: np.ndarray, act_dim: int):
+    """Return KL(teacher || the Gaussians of `out`, a (B, 2A) last layer) per row, and d KL / d out."""
+    m, log_t = teacher_heads
+    n, log_s, raw = gaussian_heads(out, act_dim)
+    d_n, d_log_s = gaussian_kl_grad(m, log_t, n, log_s)
+    d_log_s = d_log_s * ((raw >= LOG_STD_MIN) & (raw <= LOG_STD_MAX))   # the clamp's gradient
+    return gaussian_kl(m, log_t, n, log_s), np.concatenate([d_n, d_log_s], axis=1)
 
 
 class Teacher:
@@ -52,7 +62,7 @@ class Teacher:
         self.act_dim = actor.act_dim
 
     def gaussians(self, obs: np.ndarray):
-        mean, log_std, _ = _heads(self.actor.net.forward(obs)[0], self.act_dim)
+        mean, log_std, _ = gaussian_heads(self.actor.net.forward(obs)[0], self.act_dim)
         return mean, log_std
 
     def q(self, obs: np.ndarray, act: np.ndarray) -> np.ndarray:
@@ -102,14 +112,9 @@ class Distillation:
     def actor_loss_and_grad(self, actor: SquashedGaussianActor, obs: np.ndarray) -> float:
         """Add coef * d mean(KL) / d theta to actor.net.grad; return mean KL."""
         coef = DTYPE(self.config.actor_coef)
-        m, log_t = self.teacher.gaussians(obs)
         out, cache = actor.net.forward(obs, keep=True)
-        n, log_s, raw = _heads(out[0], actor.act_dim)
-        kl = gaussian_kl(m, log_t, n, log_s)
-        d_n, d_log_s = gaussian_kl_grad(m, log_t, n, log_s)
-        d_log_s = d_log_s * ((raw >= LOG_STD_MIN) & (raw <= LOG_STD_MAX))   # the clamp's gradient
-        B = obs.shape[0]
-        dout = (np.concatenate([d_n, d_log_s], axis=1) * (coef / B)).astype(DTYPE)[None]
+        kl, d_out = head_kl(self.teacher.gaussians(obs), out[0], actor.act_dim)
+        dout = (d_out * (coef / obs.shape[0])).astype(DTYPE)[None]
         actor.net.backward(cache, dout, accumulate=True)
         self.last["distill_kl"] = float(kl.mean())
         return float(kl.mean())

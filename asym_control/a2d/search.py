@@ -33,10 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asym_control.a2d.distillation import Teacher, gaussian_kl, gaussian_kl_grad
+from asym_control.a2d.distillation import Teacher, gaussian_heads, gaussian_kl, head_kl
 from asym_control.flops import ACTOR_CONSTANT, actor_flops
 from asym_control.learning.nets import DTYPE, MLP, Adam
-from asym_control.learning.policies import LOG_STD_MAX, LOG_STD_MIN
 
 DEFAULT_WIDTHS = (4, 8, 16, 32, 64, 128, 256)
 
@@ -113,16 +112,9 @@ class WidthSupernet:
 
     def kl_loss_and_grad(self, teacher_heads, obs: np.ndarray, p: np.ndarray):
         """Mean KL(teacher || mixture p) over obs; the weights' gradient in net.grad; returns (kl, d kl / d p)."""
-        m_t, log_t = teacher_heads
         out, cache = self.forward(obs, p)
-        A = self.act_dim
-        raw = out[:, A:]
-        n, log_s = out[:, :A], np.clip(raw, LOG_STD_MIN, LOG_STD_MAX)
-        kl = gaussian_kl(m_t, log_t, n, log_s)
-        d_n, d_log_s = gaussian_kl_grad(m_t, log_t, n, log_s)
-        d_log_s = d_log_s * ((raw >= LOG_STD_MIN) & (raw <= LOG_STD_MAX))
-        d_out = (np.concatenate([d_n, d_log_s], axis=1) / obs.shape[0]).astype(DTYPE)
-        return float(kl.mean()), self.backward(cache, d_out)
+        kl, d_out = head_kl(teacher_heads, out, self.act_dim)
+        return float(kl.mean()), self.backward(cache, (d_out / obs.shape[0]).astype(DTYPE))
 
 
 @dataclass(frozen=True)
@@ -213,7 +205,7 @@ def search(cfg, teacher: Teacher, config: SearchConfig, seed: int = 0, states: n
     for k, w in enumerate(widths):
         onehot = np.eye(len(widths))[k]
         out, _ = net.forward(states, onehot)
-        n, log_s = out[:, :spec.act_dim], np.clip(out[:, spec.act_dim:], LOG_STD_MIN, LOG_STD_MAX)
+        n, log_s, _ = gaussian_heads(out, spec.act_dim)
         frontier.append({"width": w, "flops": actor_flops(spec.obs_dim, spec.act_dim, w),
                          "kl": float(gaussian_kl(heads[0], heads[1], n, log_s).mean())})
     chosen = widths[int(np.argmax(alpha))]

@@ -86,27 +86,35 @@ def distill(teacher_dir: Path, method: str, width: int, out: Path, seed: int = 0
                  "task_return_last_10_episodes": float(np.mean(r[-10:])) if r else None}
     train_s = time.perf_counter() - t1
     save_policy(out, cfg, tensors)
+    demonstrations = {"trajectories": demos.trajectories, "length": demos.length,
+                      "pairs": int(demos.obs.shape[0]), "seed": DEMO_SEED_OFFSET + seed}
+    return _evaluate_and_write(out, cfg, t_cfg, teacher_dir, method, width, steps, train_s, command, eval_episodes,
+                               {"demonstration_returns": demos.teacher_returns},
+                               {"demonstrations": demonstrations, "demo_wall_time_s": round(demo_s, 1), **extra})
+
+
+def _evaluate_and_write(out, cfg, t_cfg, teacher_dir, method, width, steps, train_s, command, eval_episodes,
+                        teacher_extra: dict, extra: dict) -> dict:
+    """Evaluate the student saved in `out` and write its distill.json (every method's fields, then its own)."""
+    from asym_control.evaluation.evaluate import evaluate
+    from asym_control.training.checkpoint import load_policy
+
     _, policy = load_policy(out)
     result, _ = evaluate(cfg, policy, eval_episodes, seed=0)
     result.pop("per_episode", None)
+    spec = cfg.spec
     summary = {
-        "method": method, "task": cfg.task, "width": width, "seed": seed,
+        "method": method, "task": cfg.task, "width": width, "seed": cfg.seed,
         "flops_per_inference": actor_flops(spec.obs_dim, spec.act_dim, width),
-        "teacher": {"run": str(teacher_dir), "mode": t_cfg.mode, "large_units": t_cfg.large_units,
-                    "demonstration_returns": demos.teacher_returns},
-        "demonstrations": {"trajectories": demos.trajectories, "length": demos.length,
-                           "pairs": int(demos.obs.shape[0]), "seed": DEMO_SEED_OFFSET + seed},
-        "steps": steps, "demo_wall_time_s": round(demo_s, 1), "train_wall_time_s": round(train_s, 1),
-        "command": command, "eval": result, **extra,
+        "teacher": {"run": str(teacher_dir), "mode": t_cfg.mode, "large_units": t_cfg.large_units, **teacher_extra},
+        "steps": steps, "train_wall_time_s": round(train_s, 1), "command": command, "eval": result, **extra,
     }
-    (out / "distill.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (Path(out) / "distill.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def _distill_a2d(teacher_dir, method, width, out, seed, steps, config, eval_episodes, eval_every, command) -> dict:
     from asym_control.a2d.distillation import DistillConfig, Distillation, load_teacher
-    from asym_control.evaluation.evaluate import evaluate
-    from asym_control.training.checkpoint import load_policy
     from asym_control.training.config import TrainConfig
     from asym_control.training.train import prepare_run_dir, train
 
@@ -121,16 +129,6 @@ def _distill_a2d(teacher_dir, method, width, out, seed, steps, config, eval_epis
     t1 = time.perf_counter()
     summary_train = train(cfg, out, progress=False, distill=Distillation(teacher, config))
     train_s = time.perf_counter() - t1
-    _, policy = load_policy(out)
-    result, _ = evaluate(cfg, policy, eval_episodes, seed=0)
-    result.pop("per_episode", None)
-    spec = cfg.spec
-    summary = {
-        "method": method, "task": cfg.task, "width": width, "seed": seed,
-        "flops_per_inference": actor_flops(spec.obs_dim, spec.act_dim, width),
-        "teacher": {"run": str(teacher_dir), "mode": t_cfg.mode, "large_units": t_cfg.large_units},
-        "distillation": dataclasses.asdict(config), "steps": steps, "train_wall_time_s": round(train_s, 1),
-        "recent_return": summary_train["recent_return"], "command": command, "eval": result,
-    }
-    (out / "distill.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return _evaluate_and_write(out, cfg, t_cfg, teacher_dir, method, width, steps, train_s, command, eval_episodes,
+                               {}, {"distillation": dataclasses.asdict(config),
+                                    "recent_return": summary_train["recent_return"]})

@@ -67,18 +67,12 @@ def matched_to_results(results_dir, task: str, train_args: str | None = None,
     if train_args is not None:
         # n_omega and lambda are a trial's own fields, not among its flags: --n-omega / --lambda in
         # the given flags choose them, and without them the agent at the defaults is meant
-        rest, fields = [], {"--n-omega": None, "--lambda": None}
-        words = iter(shlex.split(train_args))
-        for w in words:
-            key, eq, value = w.partition("=")
-            if key in fields:
-                fields[key] = value if eq else next(words, None)
-            else:
-                rest.append(w)
+        from asym_control.children import split_flags
+        fields, rest = split_flags(shlex.split(train_args), {"--n-omega": 1, "--lambda": 1})
         try:
-            n_omega = None if fields["--n-omega"] is None else int(fields["--n-omega"])
-            lam = None if fields["--lambda"] is None else float(fields["--lambda"])
-        except ValueError:
+            n_omega = int(fields["--n-omega"]) if "--n-omega" in fields else None
+            lam = float(fields["--lambda"]) if "--lambda" in fields else None
+        except (TypeError, ValueError):
             raise MatchError(f"--match-args: not a number in {train_args!r}") from None
         found = [v for v in found if list(v.train_args) == rest and v.n_omega == n_omega and v.cost_lambda == lam]
     if steps is not None:

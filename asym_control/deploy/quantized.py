@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 PRECISIONS = ("fp32", "fp16", "int8")
+RUNTIMES = ("numpy",) + PRECISIONS   # what an actor can run on: the package's NumPy networks, or these
 COMM_BLOCK = 256
 
 
@@ -133,16 +134,15 @@ class QuantizedActor:
 
     def act(self, obs: np.ndarray, deterministic: bool = True, noise=None) -> np.ndarray:
         """As SquashedGaussianActor.act: tanh(mean), or tanh(mean + std * noise) when not deterministic."""
-        from asym_control.learning.policies import LOG_STD_MAX, LOG_STD_MIN
+        from asym_control.learning.policies import head_actions
 
         single = np.ndim(obs) == 1
         x = np.asarray(obs, dtype=np.float32).reshape(-1, self.obs_dim)
         if deterministic:
             a = self.session.run(["action"], {"observation": x})[0]
         else:
-            out = self.session.run([self.head], {"observation": x})[0]
-            mean, log_std = out[:, :self.act_dim], np.clip(out[:, self.act_dim:], LOG_STD_MIN, LOG_STD_MAX)
-            a = np.tanh(mean + np.exp(log_std) * np.asarray(noise, np.float32).reshape(mean.shape))
+            a = head_actions(self.session.run([self.head], {"observation": x})[0], self.act_dim, False,
+                             np.asarray(noise, np.float32))
         return a[0] if single else a
 
 

@@ -15,6 +15,17 @@ TANH_EPS = 1e-6          # SB3's epsilon inside log(1 - tanh(u)^2 + eps)
 HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
 
+def head_actions(out: np.ndarray, act_dim: int, deterministic: bool, noise: np.ndarray | None) -> np.ndarray:
+    """Actions from the last layer's (B, 2A) output: tanh(mean), or tanh(mean + std * noise)."""
+    mean = out[:, :act_dim]
+    if deterministic:
+        u = mean
+    else:
+        log_std = np.clip(out[:, act_dim:], LOG_STD_MIN, LOG_STD_MAX)
+        u = mean + np.exp(log_std) * noise.reshape(mean.shape)
+    return np.tanh(u)
+
+
 class SquashedGaussianActor:
     """pi(a|s) = tanh(N(mu(s), sigma(s))): inference and the reparameterised sample."""
 
@@ -27,14 +38,7 @@ class SquashedGaussianActor:
         """Return the action in [-1, 1]^A for obs (A batch of (B, obs_dim) or a single (obs_dim,))."""
         single = obs.ndim == 1
         x = np.asarray(obs, dtype=DTYPE).reshape(-1, self.obs_dim)
-        out = self.net.forward(x)[0]
-        mean = out[:, :self.act_dim]
-        if deterministic:
-            u = mean
-        else:
-            log_std = np.clip(out[:, self.act_dim:], LOG_STD_MIN, LOG_STD_MAX)
-            u = mean + np.exp(log_std) * noise.reshape(mean.shape)
-        a = np.tanh(u)
+        a = head_actions(self.net.forward(x)[0], self.act_dim, deterministic, noise)
         return a[0] if single else a
 
     def sample(self, obs: np.ndarray, noise: np.ndarray):

@@ -19,7 +19,7 @@ from asym_control.asym.policy import OPTION_NAMES
 from asym_control.training.checkpoint import load_policy
 from asym_control.flops import actor_ops
 from asym_control.deploy.hoptrace import mark
-from asym_control.deploy.quantized import PRECISIONS, QuantizedActor
+from asym_control.deploy.quantized import RUNTIMES, QuantizedActor
 from asym_control.robot.runtime import JointMap, RunningStats, StateRejected, Timer
 from asym_control.nodes.common import (DIAG_QOS, DIAGNOSTICS, INTERNAL_QOS, ThrottledLogger, publish_status, spin_node,
                                        stamp_ns, steady_timer, sub_command_topic, sub_state_topic)
@@ -37,8 +37,8 @@ class SubPolicyNode(Node):
         self.declare_parameter("precision", "numpy")
         name = self.get_parameter("option").value
         precision = self.get_parameter("precision").value
-        if precision not in ("numpy",) + PRECISIONS:
-            raise ValueError(f"precision must be one of numpy, {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision not in RUNTIMES:
+            raise ValueError(f"precision must be one of {', '.join(RUNTIMES)}, got {precision!r}")
         if name not in OPTIONS:
             raise ValueError(f"option must be 'small' or 'large', got {name!r}")
         cfg, policy = load_policy(self.get_parameter("checkpoint_dir").value,

@@ -162,7 +162,7 @@ def train_actor_learner(cfg: TrainConfig, run_dir: Path | None, actors: int = 1,
     import ray
     from threadpoolctl import threadpool_limits
 
-    from asym_control.training.train import Recorder, _evaluate_now
+    from asym_control.training.train import Recorder
 
     check_settings(cfg, actors, precision, sync_every, comm, update_ratio)
     if cfg.eval_every == 0 and stop_at_return is not None:
@@ -182,7 +182,7 @@ def train_actor_learner(cfg: TrainConfig, run_dir: Path | None, actors: int = 1,
         rec = Recorder(run_dir, progress, cfg.steps, 0)
         try:
             return _learn(cfg, run_dir, agent, rec, actors, precision, sync_every, comm, update_ratio,
-                          stop_at_return, _evaluate_now)
+                          stop_at_return)
         finally:
             agent.close()
             rec.close()
@@ -190,9 +190,10 @@ def train_actor_learner(cfg: TrainConfig, run_dir: Path | None, actors: int = 1,
                 ray.shutdown()
 
 
-def _learn(cfg, run_dir, agent, rec, n_actors, precision, sync_every, comm, update_ratio, stop_at_return,
-           evaluate_now):
+def _learn(cfg, run_dir, agent, rec, n_actors, precision, sync_every, comm, update_ratio, stop_at_return):
     import ray
+
+    from asym_control.training.train import _evaluate_now, _postfix
 
     remote_actor = ray.remote(num_cpus=1, max_restarts=0)(ExperienceActor)
     handles = [remote_actor.remote(cfg.to_dict(), i, precision) for i in range(n_actors)]
@@ -220,7 +221,6 @@ def _learn(cfg, run_dir, agent, rec, n_actors, precision, sync_every, comm, upda
 
     for h in handles:
         submit(h)
-    evals_file = (run_dir / "evals.jsonl").open("a") if run_dir is not None else None
     try:
         while pending and step < cfg.steps and reached is None:
             ready, _ = ray.wait(list(pending), num_returns=1)
@@ -247,11 +247,9 @@ def _learn(cfg, run_dir, agent, rec, n_actors, precision, sync_every, comm, upda
                     want = updates % 1000 == 0
                     metrics = agent.update(step, want_metrics=want)
                     if want:
-                        metrics["train/epsilon"] = agent.epsilon(step)
-                        metrics["train/lambda"] = agent.cost_lambda(step)
-                        rec.scalars(step, metrics)
+                        rec.updated(step, agent, metrics)
                 if step % 100 == 0:
-                    rec.progress(100, {"ret": f"{np.mean(returns):.1f}" if returns else "-"})
+                    rec.progress(100, _postfix(returns, large_fracs, t_start, step, last_ckpt, cfg))
                 if ends and ends[0][0] == i:
                     _, ret, n_large, length = ends.popleft()
                     episodes += 1
@@ -262,23 +260,16 @@ def _learn(cfg, run_dir, agent, rec, n_actors, precision, sync_every, comm, upda
             if cfg.eval_every and (step - last_eval >= cfg.eval_every or step >= cfg.steps):
                 last_eval = step
                 t_eval = time.perf_counter()
-                result = evaluate_now(cfg, agent)
+                result = _evaluate_now(cfg, agent)
                 eval_s += time.perf_counter() - t_eval
                 result.update(step=step, wall_time_s=round(train_s, 1))
-                rec.scalars(step, {"eval/return": result["return_mean"],
-                                   "eval/large_fraction": result["large_fraction"],
-                                   "eval/flops_reduction": result["flops_reduction"]})
-                if evals_file is not None:
-                    evals_file.write(json.dumps(result) + "\n")
-                    evals_file.flush()
+                rec.evaluated(step, result)
                 if stop_at_return is not None and result["return_mean"] >= stop_at_return:
                     reached = {"return": result["return_mean"], "step": step, "train_wall_time_s": round(train_s, 1)}
             if run_dir is not None and (step - last_ckpt >= cfg.checkpoint_every or step >= cfg.steps or reached):
                 save_policy(run_dir, cfg, agent.policy_tensors())
                 last_ckpt = step
     finally:
-        if evals_file is not None:
-            evals_file.close()
         for h in handles:
             ray.kill(h)
     train_s = time.perf_counter() - t_start - eval_s

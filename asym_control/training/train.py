@@ -26,6 +26,7 @@ class Recorder:
     """Metrics go through here; where they end up (TensorBoard, progress bar) is decided once."""
 
     def __init__(self, run_dir: Path | None, progress: bool, total: int, start: int):
+        self.run_dir = None if run_dir is None else Path(run_dir)
         self.writer = None
         if run_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -39,6 +40,20 @@ class Recorder:
         if self.writer is not None:
             for k, v in values.items():
                 self.writer.add_scalar(k, v, step)
+
+    def updated(self, step: int, agent, metrics: dict[str, float]) -> None:
+        """Record the learners' metrics of a gradient step, with the master's schedules at `step`."""
+        metrics["train/epsilon"] = agent.epsilon(step)
+        metrics["train/lambda"] = agent.cost_lambda(step)
+        self.scalars(step, metrics)
+
+    def evaluated(self, step: int, result: dict) -> None:
+        """Record an evaluation (TensorBoard and the run's evals.jsonl)."""
+        self.scalars(step, {"eval/return": result["return_mean"], "eval/large_fraction": result["large_fraction"],
+                            "eval/flops_reduction": result["flops_reduction"]})
+        if self.run_dir is not None:
+            with open(self.run_dir / "evals.jsonl", "a") as f:
+                f.write(json.dumps(result) + "\n")
 
     def progress(self, n: int, postfix: dict) -> None:
         if self.bar is not None:
@@ -133,9 +148,7 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after, distill):
                 if step > cfg.learning_starts:
                     metrics = agent.update(step, want_metrics=step % 1000 == 0)
                     if step % 1000 == 0:
-                        metrics["train/epsilon"] = agent.epsilon(step)
-                        metrics["train/lambda"] = agent.cost_lambda(step)
-                        rec.scalars(step, metrics)
+                        rec.updated(step, agent, metrics)
                 if step % 100 == 0:
                     rec.progress(100, _postfix(returns, large_fracs, t_start, step, last_ckpt, cfg))
             if not done:
@@ -149,12 +162,7 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after, distill):
                 last_eval = step
                 result = _evaluate_now(cfg, agent)
                 result.update(step=step, wall_time_s=round(wall_before + time.perf_counter() - t_start, 1))
-                rec.scalars(step, {"eval/return": result["return_mean"],
-                                   "eval/large_fraction": result["large_fraction"],
-                                   "eval/flops_reduction": result["flops_reduction"]})
-                if run_dir is not None:
-                    with open(run_dir / "evals.jsonl", "a") as f:
-                        f.write(json.dumps(result) + "\n")
+                rec.evaluated(step, result)
             if run_dir is not None and (step - last_ckpt >= cfg.checkpoint_every or step >= cfg.steps):
                 save_policy(run_dir, cfg, agent.policy_tensors())
                 save_training(run_dir, step, agent.training_tensors(), {
