@@ -8,9 +8,6 @@ when FLOPs are cheap and the narrowest when they are dear.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,7 @@ from asym_control.a2d.search import (SearchConfig, WidthSupernet, relaxed_flops,
 from asym_control.flops import actor_flops
 from asym_control.learning.nets import DTYPE, MLP
 from asym_control.learning.policies import SquashedGaussianActor
+from clirun import asym_cli   # noqa: I100 - the tests' own helper
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,9 +155,7 @@ def test_the_search_picks_the_width_a_teacher_needs_when_flops_are_cheap_and_the
 
 
 def _cli(*args, timeout=600):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "asym_control.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return asym_cli(*args, timeout=timeout, env={"OMP_NUM_THREADS": "1"})
 
 
 def test_search_and_a2d_distillation_from_the_command_line(tmp_path):

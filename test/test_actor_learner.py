@@ -7,9 +7,6 @@ The Ray cluster is ray.cluster_utils.Cluster (two raylets of one CPU each on 127
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +21,7 @@ from asym_control.learning.nets import DTYPE
 from asym_control.training.actors import ExperienceActor, train_actor_learner
 from asym_control.training.checkpoint import load_policy
 from asym_control.training.config import TrainConfig
+from clirun import asym_cli   # noqa: I100 - the tests' own helpers
 from test_quantized import _visited_states   # noqa: I100 - the same visited states as deployment's test
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,25 +110,19 @@ def test_the_learner_stays_fp32_while_int8_actors_on_two_nodes_feed_it(cluster, 
     assert json.loads((tmp_path / "run" / "train_summary.json").read_text())["steps"] == steps
 
 
-def _cli(*args, timeout=600):
-    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
-    return subprocess.run([sys.executable, "-m", "asym_control.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
 def test_train_with_actors_stops_at_the_return_asked_for_and_the_run_evaluates(tmp_path):
     out = tmp_path / "run"
-    r = _cli("train", "--task", "walker-stand", "--mode", "large", "--steps", "100000", "--out", str(out),
-             "--actors", "1", "--actor-precision", "fp16", "--sync-every", "100", "--episode-steps", "50",
-             "--learning-starts", "50", "--eval-every", "200", "--eval-episodes", "1", "--stop-at-return", "-1",
-             "--no-progress")
+    r = asym_cli("train", "--task", "walker-stand", "--mode", "large", "--steps", "100000", "--out", str(out),
+                 "--actors", "1", "--actor-precision", "fp16", "--sync-every", "100", "--episode-steps", "50",
+                 "--learning-starts", "50", "--eval-every", "200", "--eval-episodes", "1", "--stop-at-return", "-1",
+                 "--no-progress")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["reached"] is not None and summary["reached"]["step"] == summary["steps"] < 100000
     assert summary["actor_learner"]["actor_precision"] == "fp16"
     evals = [json.loads(x) for x in (out / "evals.jsonl").read_text().splitlines()]
     assert len(evals) == 1 and evals[0]["step"] == summary["steps"]
-    r = _cli("eval", str(out), "--episodes", "1", "--json")
+    r = asym_cli("eval", str(out), "--episodes", "1", "--json")
     assert r.returncode == 0, r.stderr
 
 
@@ -147,7 +139,7 @@ def test_bad_actor_learner_settings_are_refused_in_one_line(tmp_path, args, mess
     if "--task-override" in args:
         task = args[args.index("--task-override") + 1]
         args = [a for a in args if a not in ("--task-override", task)]
-    r = _cli("train", "--task", task, "--steps", "100", "--out", str(tmp_path / "run"), *args, timeout=120)
+    r = asym_cli("train", "--task", task, "--steps", "100", "--out", str(tmp_path / "run"), *args, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "run").exists()          # nothing made

@@ -151,10 +151,8 @@ def test_demonstrations_are_windows_of_the_teachers_own_steps():
 
 
 def _cli(*args):
-    import subprocess
-    import sys
-    return subprocess.run([sys.executable, "-m", "asym_control.cli", *args], capture_output=True, text=True,
-                          timeout=600)
+    from clirun import asym_cli
+    return asym_cli(*args)
 
 
 def test_distill_makes_a_run_folder_that_evaluates_as_any_other(tmp_path):
