@@ -55,6 +55,16 @@ def _at_least_one(text):
     return value
 
 
+def _discount(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
+    return value
+
+
 def _nonnegative_int(text):
     try:
         value = int(text)
@@ -115,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise-rho", type=_nonnegative_float, default=None,
                    help="correlation of the training's exploration noise between consecutive steps, in [0, 1) "
                         "(0: white, SAC's; default: the task's)")
+    t.add_argument("--gamma", type=_discount, default=None,
+                   help="discount of the sub-policies and the master (default: Table I's 0.99)")
     t.add_argument("--no-cost", action="store_true", help="ablation: no cost term in the master's reward")
     t.add_argument("--schedule", choices=("paper", "curriculum"), default="paper",
                    help="the master's schedules: paper (lambda from the start, epsilon over 10%% of the run, "
@@ -130,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mean macro steps an exploratory choice is held (unit macro; 1: plain epsilon-greedy)")
     t.add_argument("--master-train-freq", choices=("control", "macro"), default="control",
                    help="the master's gradient steps: one per control step, or one per macro transition")
+    t.add_argument("--master-dueling", action="store_true",
+                   help="the master learns V(s) and each option's advantage (dueling, Wang et al. 2016); "
+                        "deployed as the same two-output network")
     t.add_argument("--master-buffer", type=_positive(int), default=None,
                    help="macro transitions the master's replay keeps (default: Table I's 50,000; curriculum: "
                         "10%% of the run)")
@@ -448,12 +463,13 @@ def train_config(a):
                               cost_warmup_steps=a.cost_warmup, exploration_steps=a.exploration_steps,
                               exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
     buffer = {} if sched["master_buffer"] is None else {"buffer_size": sched["master_buffer"]}
+    discount = {} if a.gamma is None else {"gamma": a.gamma}
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
-                       sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho),
+                       sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho, **discount),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,
-                                     **buffer),
+                                     dueling=a.master_dueling, **buffer, **discount),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],

@@ -1,9 +1,9 @@
 """
 Our SAC + HER beside Stable-Baselines3's SAC with HerReplayBuffer, at equal steps.
 
-    python bench/her_sb3.py [--task FetchReach-v4] [--steps 10000] [--every 2000] [--seed 0]
+    python bench/her_sb3.py [--task FetchReach-v4] [--steps 10000] [--every 2000] [--seed 0] [--gamma 0.99]
 
-Both: Table I's SAC (lr 3e-4, batch 256, gamma 0.99, tau 0.005, one update per step, automatic
+Both: Table I's SAC (lr 3e-4, batch 256, gamma 0.99 unless --gamma, tau 0.005, one update per step, automatic
 entropy coefficient), actor and critics [128, 128] (the paper's large width for Fetch), HER's future
 strategy with 4 sampled goals, 1,000 random steps first; ours is `asym-control train --mode large`,
 SB3's runs on the same gymnasium-robotics environment (asym_control/tasks/fetch.py's class, so that
@@ -30,12 +30,13 @@ import numpy as np
 warnings.filterwarnings("ignore", message=".*DISPLAY.*")
 
 
-def ours(task: str, steps: int, every: int, seed: int) -> dict:
+def ours(task: str, steps: int, every: int, seed: int, gamma: float) -> dict:
     with tempfile.TemporaryDirectory() as d:
         run = Path(d) / "run"
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "asym_control.cli", "train", "--task", task, "--mode", "large",
-                        "--seed", str(seed), "--steps", str(steps), "--eval-every", str(every), "--eval-episodes", "20",
+                        "--seed", str(seed), "--steps", str(steps), "--gamma", repr(gamma),
+                        "--eval-every", str(every), "--eval-episodes", "20",
                         "--single-process", "--no-progress", "--out", str(run)], check=True, capture_output=True)
         wall = time.perf_counter() - t
         final = json.loads(subprocess.run([sys.executable, "-m", "asym_control.cli", "eval", str(run), "--episodes",
@@ -46,7 +47,7 @@ def ours(task: str, steps: int, every: int, seed: int) -> dict:
     return {"curve": curve, "final_success": final["success_rate"], "train_wall_s": round(wall, 1)}
 
 
-def sb3(task: str, steps: int, every: int, seed: int) -> dict:
+def sb3(task: str, steps: int, every: int, seed: int, gamma: float) -> dict:
     import gymnasium as gym
     import torch
     from stable_baselines3 import SAC, HerReplayBuffer
@@ -60,7 +61,7 @@ def sb3(task: str, steps: int, every: int, seed: int) -> dict:
 
     model = SAC("MultiInputPolicy", make(), replay_buffer_class=HerReplayBuffer,
                 replay_buffer_kwargs=dict(n_sampled_goal=4, goal_selection_strategy="future"),
-                policy_kwargs=dict(net_arch=[128, 128]), learning_rate=3e-4, batch_size=256, gamma=0.99, tau=0.005,
+                policy_kwargs=dict(net_arch=[128, 128]), learning_rate=3e-4, batch_size=256, gamma=gamma, tau=0.005,
                 learning_starts=1000, train_freq=1, gradient_steps=1, buffer_size=1_000_000, seed=seed, device="cpu")
 
     def success(episodes: int, eval_seed: int) -> float:
@@ -92,12 +93,13 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--every", type=int, default=2_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gamma", type=float, default=0.99, help="both learners' discount (Table I: 0.99)")
     a = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from asym_control.experiments.results import machine
-    out = {"task": a.task, "steps": a.steps, "seed": a.seed,
-           "machine": machine(),
-           "ours": ours(a.task, a.steps, a.every, a.seed), "sb3": sb3(a.task, a.steps, a.every, a.seed)}
+    out = {"task": a.task, "steps": a.steps, "seed": a.seed, "gamma": a.gamma, "machine": machine(),
+           "ours": ours(a.task, a.steps, a.every, a.seed, a.gamma),
+           "sb3": sb3(a.task, a.steps, a.every, a.seed, a.gamma)}
     print(json.dumps(out))
     return 0
 

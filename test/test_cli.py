@@ -210,3 +210,16 @@ def test_a_negative_lambda_is_a_one_line_error(tmp_path):
     r = subprocess.run(CLI + ["train", "--task", "walker-stand", "--steps", "10", "--lambda", "-0.1",
                               "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "lambda must be a finite number >= 0" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_gamma_sets_both_learners_and_is_checked(tmp_path):
+    from asym_control.cli import build_parser, train_config
+
+    base = ["train", "--task", "walker-stand", "--steps", "10", "--out", str(tmp_path / "r")]
+    cfg = train_config(build_parser().parse_args(base + ["--gamma", "0.95"]))
+    assert cfg.sac.gamma == cfg.dqn.gamma == 0.95
+    default = train_config(build_parser().parse_args(base))
+    assert default.sac.gamma == default.dqn.gamma == 0.99          # Table I
+    for bad in ("1", "0", "-0.5", "nan", "x"):
+        r = run("train", "--task", "walker-stand", "--steps", "10", "--gamma", bad, "--out", str(tmp_path / "r"))
+        assert r.returncode == 2 and "--gamma" in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)

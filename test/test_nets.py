@@ -159,3 +159,42 @@ def test_dqn_double_q_target_and_gradient():
     dqn.update((obs, option, reward, nxt, term, length))
     for p_np, p_t in zip(dqn.q.grads, q_params):
         np.testing.assert_allclose(p_np[0], p_t.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_dqn_dueling_gradient_and_fold():
+    """The dueling master's loss gradient against autograd; the network that acts is its exact fold."""
+    rng = np.random.default_rng(5)
+    cfg = DQNConfig(max_grad_norm=1e9, dueling=True)
+    dqn = DQN(4, cfg, rng)
+    B = 8
+    obs = rng.standard_normal((B, 4)).astype(np.float32)
+    nxt = rng.standard_normal((B, 4)).astype(np.float32)
+    option = rng.integers(0, 2, B)
+    reward = rng.standard_normal(B).astype(np.float32)
+    term = (rng.random(B) < 0.5).astype(np.float32)
+    length = rng.integers(1, 6, B)
+    d_params = torch_mlp(dqn.net, 0)
+    x = torch.tensor(obs, dtype=torch.float64)
+
+    def q_of(params, x):
+        out = torch_forward(params, x, "tanh")
+        return out[:, :1] + out[:, 1:] - out[:, 1:].mean(1, keepdim=True)
+
+    # the folded network computes V + A - mean A (to float32 rounding)
+    np.testing.assert_allclose(dqn.q.forward(obs)[0], q_of(d_params, x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    y = torch.tensor(dqn.targets(reward, nxt, term, length), dtype=torch.float64)
+    q = q_of(d_params, x)[torch.arange(B), option]
+    torch.nn.functional.smooth_l1_loss(q, y).backward()
+    dqn.update((obs, option, reward, nxt, term, length))
+    for p_np, p_t in zip(dqn.net.grads, d_params):
+        np.testing.assert_allclose(p_np[0], p_t.grad.numpy(), rtol=1e-4, atol=1e-6)
+    # after the step the acting network is still the fold of the trained one, and a state
+    # round trip gives back the same master
+    with torch.no_grad():
+        after = q_of(torch_mlp(dqn.net, 0), x).numpy()
+    np.testing.assert_allclose(dqn.q.forward(obs)[0], after, rtol=1e-5, atol=1e-5)
+    other = DQN(4, cfg, np.random.default_rng(9))
+    other.load_state(dqn.state("m"), "m")
+    np.testing.assert_array_equal(other.q.theta, dqn.q.theta)
+    np.testing.assert_array_equal(other.net.theta, dqn.net.theta)
+    assert set(dqn.state("m", with_training=False)) == {"m.q.theta"}   # deployed: the plain master

@@ -68,3 +68,7 @@ class DQNConfig:
     control step, n_omega per macro transition) or macro (one per macro transition, as a DQN whose
     environment steps are the master's decisions); the target copy counts its gradient steps"""
     max_grad_norm: float = 10.0
+    dueling: bool = False
+    """learn Q(s, o) = V(s) + A(s, o) - mean_o A(s, o) (Wang et al. 2016): every macro transition,
+    whichever option it took, trains V, and the option heads learn only the difference. Deployed
+    as the plain two-output network it folds into exactly (the last layer is linear)"""
