@@ -116,7 +116,7 @@ def main() -> int:
                         mc[o] = branch(obs, o)
                     restore(s)
                     rows.append({"t": t, "greedy": option, "q_gap": float(q[LARGE] - q[SMALL]),
-                                 "mc_gap": float(mc[LARGE] - mc[SMALL])})
+                                 "mc_gap": float(mc[LARGE] - mc[SMALL]), "obs": [float(x) for x in obs]})
                 decision += 1
             obs, _, terminated, truncated = env.step(policy.act(option, obs))
             t += 1

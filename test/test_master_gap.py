@@ -56,6 +56,15 @@ def test_the_tool_on_a_run_and_its_refusals(tmp_path):
     assert summary["decisions"] == len(rows) == 5          # 10 decisions in 50 steps, every second one
     assert [r["t"] for r in rows] == [0, 10, 20, 30, 40]
     assert summary["cost_gap_per_macro_step"] > 0 and -1 <= summary["correlation"] <= 1
+    assert all(len(r["obs"]) == 24 for r in rows)
+    # the refit trains the master alone on its replay and reports at those states
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_refit.py"), str(run), str(out), "--updates", "20",
+                        "--every", "10"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    history = [json.loads(x) for x in p.stdout.splitlines()]
+    assert [h["updates"] for h in history] == [0, 10, 20]
+    assert history[0]["greedy_large"] == np.mean([r["greedy"] for r in rows])   # the trained master's own choice
+    assert history[0]["q_gap_median"] != history[-1]["q_gap_median"]            # it learned
     large = cli("train", "--task", "walker-stand", "--mode", "large", "--steps", "60", "--episode-steps", "50",
                 "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process",
                 "--out", str(tmp_path / "large"))
