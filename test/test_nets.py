@@ -135,18 +135,23 @@ def test_sac_update_gradients_match_autograd():
     assert np.sign(-sac.log_alpha[0]) == np.sign(g_alpha)
 
 
+def macro_batch(rng, B: int):
+    """A batch of B random macro transitions of a 4-dimensional task: obs, option, reward, next, terminated, k."""
+    obs = rng.standard_normal((B, 4)).astype(np.float32)
+    nxt = rng.standard_normal((B, 4)).astype(np.float32)
+    option = rng.integers(0, 2, B)
+    reward = rng.standard_normal(B).astype(np.float32)
+    term = (rng.random(B) < 0.5).astype(np.float32)
+    return obs, option, reward, nxt, term, rng.integers(1, 6, B)
+
+
 def test_dqn_double_q_target_and_gradient():
     rng = np.random.default_rng(4)
     cfg = DQNConfig(max_grad_norm=1e9)
     dqn = DQN(4, cfg, rng)
     dqn.q_target.theta += 0.3
     B = 8
-    obs = rng.standard_normal((B, 4)).astype(np.float32)
-    nxt = rng.standard_normal((B, 4)).astype(np.float32)
-    option = rng.integers(0, 2, B)
-    reward = rng.standard_normal(B).astype(np.float32)
-    term = (rng.random(B) < 0.5).astype(np.float32)
-    length = rng.integers(1, 6, B)
+    obs, option, reward, nxt, term, length = macro_batch(rng, B)
     q_params = torch_mlp(dqn.q, 0)
     t_params = torch_mlp(dqn.q_target, 0)
     with torch.no_grad():
@@ -167,12 +172,7 @@ def test_dqn_dueling_gradient_and_fold():
     cfg = DQNConfig(max_grad_norm=1e9, dueling=True)
     dqn = DQN(4, cfg, rng)
     B = 8
-    obs = rng.standard_normal((B, 4)).astype(np.float32)
-    nxt = rng.standard_normal((B, 4)).astype(np.float32)
-    option = rng.integers(0, 2, B)
-    reward = rng.standard_normal(B).astype(np.float32)
-    term = (rng.random(B) < 0.5).astype(np.float32)
-    length = rng.integers(1, 6, B)
+    obs, option, reward, nxt, term, length = macro_batch(rng, B)
     d_params = torch_mlp(dqn.net, 0)
     x = torch.tensor(obs, dtype=torch.float64)
 
