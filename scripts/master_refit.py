@@ -1,5 +1,7 @@
 """
-Does a trained master's choice change if it only trains longer on what it has?
+Train a run's master alone, longer, on its own replay, and watch its choice.
+
+Is the gate under-trained, or is it what its data teaches?
 
     python scripts/master_refit.py RUN GAP_JSON [--updates 40000] [--every 5000]
 

@@ -58,8 +58,8 @@ def test_the_tool_on_a_run_and_its_refusals(tmp_path):
     assert summary["cost_gap_per_macro_step"] > 0 and -1 <= summary["correlation"] <= 1
     assert all(len(r["obs"]) == 24 for r in rows)
     # the refit trains the master alone on its replay and reports at those states
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_refit.py"), str(run), str(out), "--updates", "20",
-                        "--every", "10"], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_refit.py"), str(run), str(out),
+                        "--updates", "20", "--every", "10"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     history = [json.loads(x) for x in p.stdout.splitlines()]
     assert [h["updates"] for h in history] == [0, 10, 20]

@@ -136,7 +136,7 @@ def test_sac_update_gradients_match_autograd():
 
 
 def macro_batch(rng, B: int):
-    """A batch of B random macro transitions of a 4-dimensional task: obs, option, reward, next, terminated, k."""
+    """Return B random macro transitions of a 4-dimensional task: obs, option, reward, next, terminated, k."""
     obs = rng.standard_normal((B, 4)).astype(np.float32)
     nxt = rng.standard_normal((B, 4)).astype(np.float32)
     option = rng.integers(0, 2, B)

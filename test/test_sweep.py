@@ -100,7 +100,7 @@ def test_a_sweep_on_two_nodes_interrupted_and_resumed(cluster, tmp_path):
         _wait(lambda: len(list(results.glob("*.json"))) >= 1 or driver.poll() is not None, 300,
               "the first result")
         driver.send_signal(signal.SIGINT)       # Ctrl-C in the middle of the grid
-        out = driver.communicate(timeout=120)[0]
+        out = driver.communicate(timeout=600)[0]   # a loaded machine: the running trials wind down
     finally:
         if driver.poll() is None:
             driver.kill()
