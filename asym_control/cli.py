@@ -23,56 +23,27 @@ class UserError(Exception):
     pass
 
 
-def _positive(kind):
+def _number(kind, ok, requirement: str, expected: str = "a number"):
+    """Return an argparse type: `kind(text)`, refused in one line unless ok(value) ("must be <requirement>")."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
         return value
     return parse
 
 
-def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+def _positive(kind):
+    return _number(kind, lambda v: not v <= 0, "positive")
 
 
-def _at_least_one(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 1.0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 1, got {text}")
-    return value
-
-
-def _discount(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
-    return value
-
-
-def _nonnegative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+_nonnegative_float = _number(float, lambda v: v >= 0 and v != math.inf, "a finite number >= 0")
+_at_least_one = _number(float, lambda v: math.isfinite(v) and v >= 1.0, "a finite number >= 1")
+_discount = _number(float, lambda v: 0.0 < v < 1.0, "in (0, 1)")
+_nonnegative_int = _number(int, lambda v: v >= 0, ">= 0", expected="an integer")
 
 
 def _match_arguments(p, help_text: str) -> None:

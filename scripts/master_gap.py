@@ -60,7 +60,6 @@ def main() -> int:
     a = p.parse_args()
 
     from asym_control.asym.policy import LARGE, SMALL
-    from asym_control.learning.nets import DTYPE
     from asym_control.training.checkpoint import CheckpointError, load_policy
 
     try:
@@ -81,9 +80,6 @@ def main() -> int:
     gamma, k, lam = cfg.dqn.gamma, cfg.n_omega, cfg.cost_lambda
     cost = {SMALL: policy.costs.c_small, LARGE: policy.costs.c_large}
 
-    def q_of(obs):
-        return policy.master.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
-
     def branch(obs, first):
         value, g, n, option = 0.0, 1.0, 0, first
         while n < a.horizon:
@@ -99,14 +95,14 @@ def main() -> int:
                 return value
             if truncated:
                 break
-        return value + g * float(q_of(obs).max())
+        return value + g * float(policy.q_values(obs).max())
 
     rows = []
     for _ in range(a.episodes):
         obs, t, done, decision = env.reset(), 0, False, 0
         while not done:
             if t % k == 0:
-                q = q_of(obs)
+                q = policy.q_values(obs)
                 option = int(np.argmax(q))
                 if decision % a.every == 0:
                     s = save()

@@ -54,13 +54,16 @@ class AsymPolicy:
         other.fixed_option = option
         return other
 
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Return the master's Q-value of each option at one observation (asym mode)."""
+        return self.master.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
+
     def select(self, obs: np.ndarray) -> int:
         if self.fixed_option is not None:
             return self.fixed_option
         if self.master is None:
             return self.cfg.options()[0]
-        q = self.master.forward(np.asarray(obs, dtype=DTYPE).reshape(1, -1))[0, 0]
-        return int(np.argmax(q))
+        return int(np.argmax(self.q_values(obs)))
 
     def act(self, option: int, obs: np.ndarray) -> np.ndarray:
         return self.actors[option].act(obs, deterministic=True)
