@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--master-target-update", type=_positive(int), default=None,
                    help="the master's gradient steps between copies into its target network (default: Table "
                         "I's 500)")
+    t.add_argument("--master-batch", type=_positive(int), default=None,
+                   help="macro transitions in each of the master's gradient steps (default: Table I's 32)")
     t.add_argument("--master-dueling", action="store_true",
                    help="the master learns V(s) and each option's advantage (dueling, Wang et al. 2016); "
                         "deployed as the same two-output network")
@@ -438,13 +440,15 @@ def train_config(a):
                               exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
     buffer = {} if sched["master_buffer"] is None else {"buffer_size": sched["master_buffer"]}
     discount = {} if a.gamma is None else {"gamma": a.gamma}
-    target = {} if a.master_target_update is None else {"target_update_interval": a.master_target_update}
+    master = {} if a.master_target_update is None else {"target_update_interval": a.master_target_update}
+    if a.master_batch is not None:
+        master["batch_size"] = a.master_batch
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                        sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho, **discount),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,
-                                     dueling=a.master_dueling, **buffer, **discount, **target),
+                                     dueling=a.master_dueling, **buffer, **discount, **master),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],
