@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(0: white, SAC's; default: the task's)")
     t.add_argument("--gamma", type=_discount, default=None,
                    help="discount of the sub-policies and the master (default: Table I's 0.99)")
+    t.add_argument("--master-gamma", type=_discount, default=None,
+                   help="the master's discount per control step, in place of --gamma's (a macro step of k "
+                        "control steps is discounted by its k-th power)")
     t.add_argument("--no-cost", action="store_true", help="ablation: no cost term in the master's reward")
     t.add_argument("--schedule", choices=("paper", "curriculum"), default="paper",
                    help="the master's schedules: paper (lambda from the start, epsilon over 10%% of the run, "
@@ -443,12 +446,13 @@ def train_config(a):
     master = {} if a.master_target_update is None else {"target_update_interval": a.master_target_update}
     if a.master_batch is not None:
         master["batch_size"] = a.master_batch
+    master_discount = {} if a.master_gamma is None else {"gamma": a.master_gamma}
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                        sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho, **discount),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,
-                                     dueling=a.master_dueling, **buffer, **discount, **master),
+                                     dueling=a.master_dueling, **buffer, **{**discount, **master_discount}, **master),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],

@@ -224,7 +224,10 @@ def test_gamma_sets_both_learners_and_is_checked(tmp_path):
     assert train_config(build_parser().parse_args(base + ["--master-target-update", "2500"])) \
         .dqn.target_update_interval == 2500
     assert default.dqn.batch_size == 32
+    both = train_config(build_parser().parse_args(base + ["--gamma", "0.98", "--master-gamma", "0.95"]))
+    assert (both.sac.gamma, both.dqn.gamma) == (0.98, 0.95)
     assert train_config(build_parser().parse_args(base + ["--master-batch", "256"])).dqn.batch_size == 256
     for bad in ("1", "0", "-0.5", "nan", "x"):
-        r = run("train", "--task", "walker-stand", "--steps", "10", "--gamma", bad, "--out", str(tmp_path / "r"))
-        assert r.returncode == 2 and "--gamma" in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)
+        for flag in ("--gamma", "--master-gamma"):
+            r = run("train", "--task", "walker-stand", "--steps", "10", flag, bad, "--out", str(tmp_path / "r"))
+            assert r.returncode == 2 and flag in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)
