@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "I's 500)")
     t.add_argument("--master-batch", type=_positive(int), default=None,
                    help="macro transitions in each of the master's gradient steps (default: Table I's 32)")
+    t.add_argument("--master-gradient-steps", type=_positive(int), default=None,
+                   help="the master's gradient steps each time it trains (per control step or per macro "
+                        "transition, --master-train-freq; default: Table I's 1)")
     t.add_argument("--master-dueling", action="store_true",
                    help="the master learns V(s) and each option's advantage (dueling, Wang et al. 2016); "
                         "deployed as the same two-output network")
@@ -446,6 +449,8 @@ def train_config(a):
     master = {} if a.master_target_update is None else {"target_update_interval": a.master_target_update}
     if a.master_batch is not None:
         master["batch_size"] = a.master_batch
+    if a.master_gradient_steps is not None:
+        master["gradient_steps"] = a.master_gradient_steps
     master_discount = {} if a.master_gamma is None else {"gamma": a.master_gamma}
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                        sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho, **discount),

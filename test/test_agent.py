@@ -279,20 +279,21 @@ def test_an_exploratory_choice_is_held_for_a_geometric_number_of_decisions():
     assert set(holds) == {1} and len(set(options)) == 1
 
 
-@pytest.mark.parametrize("unit, per_macro", [("control", 5), ("macro", 1)])
-def test_the_masters_train_frequency_counts_control_steps_or_macro_transitions(unit, per_macro):
+@pytest.mark.parametrize("unit, gradient_steps", [("control", 1), ("macro", 1), ("control", 3), ("macro", 3)])
+def test_the_masters_train_frequency_counts_control_steps_or_macro_transitions(unit, gradient_steps):
     # 300 control steps of 12-step episodes (macro steps of 5, 5, 2): the master's gradient steps
-    # are one per control step once its buffer has a batch, or one per macro transition
-    cfg = small_cfg(dqn=DQNConfig(train_freq_unit=unit, batch_size=4))
+    # are `gradient_steps` per control step once its buffer has a batch, or per macro transition
+    cfg = small_cfg(dqn=DQNConfig(train_freq_unit=unit, batch_size=4, gradient_steps=gradient_steps))
     agent, trace = _train_keeping_agent(cfg)
     updates = agent.master.updates
+    assert updates % gradient_steps == 0
     after_warmup = 300 - cfg.learning_starts
     if unit == "control":
-        assert after_warmup - 30 <= updates <= after_warmup
+        assert after_warmup - 30 <= updates / gradient_steps <= after_warmup
     else:
         macros = agent.macro_buffer.size   # every macro step after the warm-up is stored
-        assert macros - 4 <= updates <= macros
-        assert updates < after_warmup / 2
+        assert macros - 4 <= updates / gradient_steps <= macros
+        assert updates / gradient_steps < after_warmup / 2
 
 
 def test_a_resumed_run_with_held_exploration_continues_exactly(tmp_path):
@@ -305,10 +306,12 @@ def test_a_resumed_run_with_held_exploration_continues_exactly(tmp_path):
 
 
 @pytest.mark.parametrize("field, value", [("exploration_hold", 0.5), ("exploration_hold", float("nan")),
-                                          ("train_freq_unit", "episode"), ("buffer_size", 8)])
+                                          ("train_freq_unit", "episode"), ("buffer_size", 8),
+                                          ("gradient_steps", 0)])
 def test_bad_master_settings_are_refused(field, value):
     from asym_control.training.config import ConfigError
-    reason = {"exploration_hold": "exploration-hold", "buffer_size": "at least a batch"}.get(field, "control or macro")
+    reason = {"exploration_hold": "exploration-hold", "buffer_size": "at least a batch",
+              "gradient_steps": "master-gradient-steps"}.get(field, "control or macro")
     with pytest.raises(ConfigError, match=reason):
         small_cfg(dqn=DQNConfig(**{field: value}))
 

@@ -223,7 +223,8 @@ def test_gamma_sets_both_learners_and_is_checked(tmp_path):
     assert default.dqn.target_update_interval == 500
     assert train_config(build_parser().parse_args(base + ["--master-target-update", "2500"])) \
         .dqn.target_update_interval == 2500
-    assert default.dqn.batch_size == 32
+    assert default.dqn.batch_size == 32 and default.dqn.gradient_steps == 1
+    assert train_config(build_parser().parse_args(base + ["--master-gradient-steps", "4"])).dqn.gradient_steps == 4
     both = train_config(build_parser().parse_args(base + ["--gamma", "0.98", "--master-gamma", "0.95"]))
     assert (both.sac.gamma, both.dqn.gamma) == (0.98, 0.95)
     assert train_config(build_parser().parse_args(base + ["--master-batch", "256"])).dqn.batch_size == 256

@@ -159,6 +159,7 @@ class AsymAgent:
         if self.master is not None and self.macro_buffer.size >= self.cfg.dqn.batch_size:
             # Table I's train frequency 1: a gradient step per control step, or per macro transition
             n = 1 if self.cfg.dqn.train_freq_unit == "control" else self.master_updates_due
+            n *= self.cfg.dqn.gradient_steps
             for _ in range(n):
                 metrics.update(self.master.update(self.master_batch(step)))
         self.master_updates_due = 0

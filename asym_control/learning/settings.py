@@ -67,6 +67,8 @@ class DQNConfig:
     """what Table I's "train frequency 1" counts for the master: control (one gradient step per
     control step, n_omega per macro transition) or macro (one per macro transition, as a DQN whose
     environment steps are the master's decisions); the target copy counts its gradient steps"""
+    gradient_steps: int = 1
+    """the master's gradient steps at each of its training times (Table I: 1)"""
     max_grad_norm: float = 10.0
     dueling: bool = False
     """learn Q(s, o) = V(s) + A(s, o) - mean_o A(s, o) (Wang et al. 2016): every macro transition,

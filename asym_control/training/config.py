@@ -146,6 +146,8 @@ class TrainConfig:
         if self.dqn.train_freq_unit not in ("control", "macro"):
             raise ConfigError(f"the master's train frequency unit must be control or macro, got "
                               f"{self.dqn.train_freq_unit!r}")
+        if self.dqn.gradient_steps < 1:
+            raise ConfigError(f"master-gradient-steps must be at least 1, got {self.dqn.gradient_steps}")
         for name in ("small_units", "large_units"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
