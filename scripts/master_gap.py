@@ -128,6 +128,9 @@ def main() -> int:
         "agreement": float(agree.mean()),
         "q_gap_median": float(np.median(q_gap)), "mc_gap_median": float(np.median(mc_gap)),
         "q_gap_minus_mc_median": float(np.median(q_gap - mc_gap)),
+        # the gate's error against the size of what it estimates: about 1 is a gate at chance
+        "abs_error_median": float(np.median(np.abs(q_gap - mc_gap))),
+        "abs_mc_gap_median": float(np.median(np.abs(mc_gap))),
         "correlation": float(np.corrcoef(q_gap, mc_gap)[0, 1]) if len(rows) > 2 else float("nan"),
         "cost_gap_per_macro_step": float(lam * k * (cost[LARGE] - cost[SMALL])),
         "command": "python scripts/master_gap.py " + " ".join(sys.argv[1:]),

@@ -57,6 +57,9 @@ def test_the_tool_on_a_run_and_its_refusals(tmp_path):
     assert [r["t"] for r in rows] == [0, 10, 20, 30, 40]
     assert summary["cost_gap_per_macro_step"] > 0 and -1 <= summary["correlation"] <= 1
     assert all(len(r["obs"]) == 24 for r in rows)
+    q, mc = np.array([r["q_gap"] for r in rows]), np.array([r["mc_gap"] for r in rows])
+    assert summary["abs_error_median"] == pytest.approx(float(np.median(np.abs(q - mc))))
+    assert summary["abs_mc_gap_median"] == pytest.approx(float(np.median(np.abs(mc))))
     # the refit trains the master alone on its replay and reports at those states
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_refit.py"), str(run), str(out),
                         "--updates", "20", "--every", "10"], capture_output=True, text=True, timeout=300)
