@@ -3,7 +3,7 @@ Train a run's master alone, longer, on its own replay, and watch its choice.
 
 Is the gate under-trained, or is it what its data teaches?
 
-    python scripts/master_refit.py RUN GAP_JSON [--updates 40000] [--every 5000]
+    python scripts/master_refit.py RUN GAP_JSON [--updates 40000] [--every 5000] [--save OUT]
 
 Loads RUN's training checkpoint (its master, target network, optimiser and macro replay), then
 takes `--updates` more gradient steps of the master on that replay, with the run's final lambda
@@ -11,7 +11,8 @@ and nothing else learning or acting. Every `--every` steps it prints, at the sta
 (the rows `scripts/master_gap.py RUN --json` wrote, with their Monte Carlo gaps), the median Q
 gap, the share of states where the master would choose large and its agreement with the Monte
 Carlo sign. A gate that flips with more steps on the same data was under-trained; one that does
-not has learned what its replay says.
+not has learned what its replay says. With `--save OUT`, OUT receives RUN's policy with the refit
+master (config and weights, no training state), for `asym-control eval OUT`.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ def main() -> int:
     p.add_argument("gap_json")
     p.add_argument("--updates", type=int, default=40_000)
     p.add_argument("--every", type=int, default=5_000)
+    p.add_argument("--save", default=None, metavar="OUT", help="write the policy with the refit master here")
     a = p.parse_args()
 
     from asym_control.asym.agent import AsymAgent
     from asym_control.learning.nets import DTYPE
-    from asym_control.training.checkpoint import CheckpointError, load_config, load_training
+    from asym_control.training.checkpoint import CheckpointError, load_config, load_training, save_policy
 
     try:
         cfg = load_config(a.run)
@@ -64,6 +66,9 @@ def main() -> int:
         agent.master.update(agent.master_batch(cfg.steps))
         if i % a.every == 0:
             report(i)
+    if a.save:
+        from pathlib import Path
+        save_policy(Path(a.save), cfg, agent.policy_tensors())
     return 0
 
 

@@ -62,12 +62,22 @@ def test_the_tool_on_a_run_and_its_refusals(tmp_path):
     assert summary["abs_mc_gap_median"] == pytest.approx(float(np.median(np.abs(mc))))
     # the refit trains the master alone on its replay and reports at those states
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_refit.py"), str(run), str(out),
-                        "--updates", "20", "--every", "10"], capture_output=True, text=True, timeout=300)
+                        "--updates", "20", "--every", "10", "--save", str(tmp_path / "refit")],
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     history = [json.loads(x) for x in p.stdout.splitlines()]
     assert [h["updates"] for h in history] == [0, 10, 20]
     assert history[0]["greedy_large"] == np.mean([r["greedy"] for r in rows])   # the trained master's own choice
     assert history[0]["q_gap_median"] != history[-1]["q_gap_median"]            # it learned
+    # --save: the run's policy with the refit master, the one of the last line
+    from asym_control.training.checkpoint import load_policy
+    _, refit = load_policy(tmp_path / "refit")
+    _, trained = load_policy(run)
+    gaps = [float(np.diff(refit.q_values(np.array(r["obs"], dtype=np.float32)))[0]) for r in rows]
+    assert np.median(gaps) == pytest.approx(history[-1]["q_gap_median"], rel=1e-5)
+    probe = np.array(rows[0]["obs"], dtype=np.float32)
+    assert np.array_equal(refit.act(1, probe), trained.act(1, probe))          # the sub-policies as trained
+    assert not np.array_equal(refit.q_values(probe), trained.q_values(probe))
     large = cli("train", "--task", "walker-stand", "--mode", "large", "--steps", "60", "--episode-steps", "50",
                 "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process",
                 "--out", str(tmp_path / "large"))
