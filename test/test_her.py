@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,14 +96,38 @@ class _Point(TaskEnv):
         return float(np.linalg.norm(self.p - self.g))
 
     def rng_state(self):
-        return ""
+        return json.dumps(self.rng.bit_generator.state)
 
     def set_rng_state(self, text):
-        pass
+        self.rng.bit_generator.state = json.loads(text)
 
 
 def _point_observation(s):
     return np.r_[s.sensors[:2], s.sensors[:2], s.sensors[2:]].astype(np.float32)
+
+
+def _register_point_task():
+    ENV_FACTORIES["test-point"] = _Point
+    register_task(TaskSpec("test-point-reach", "test-point", "", 6, 2, ("x", "y"), ("gx", "gy"), _point_observation,
+                           8, 64, 1e-2, 0.1, 20, {}, her=HER), replace=True)
+
+
+def test_a_goal_task_run_resumes_from_its_checkpoint_exactly(tmp_path):
+    # the relabelling buffer's open episode is saved beside its rows and must be read back as such
+    from asym_control.training.config import TrainConfig
+    from asym_control.training.train import train
+
+    _register_point_task()
+    cfg = TrainConfig(task="test-point-reach", mode="large", steps=300, her_goals=4, learning_starts=50,
+                      eval_every=0, checkpoint_every=100, parallel=False)
+    full, part, rest = [], [], []
+    train(cfg, tmp_path / "full", progress=False, trace=full)
+    train(cfg, tmp_path / "cut", progress=False, trace=part, stop_after=150)
+    train(cfg, tmp_path / "cut", resume=True, progress=False, trace=rest)
+    assert rest and rest[0][0] == 100 and rest[-1][0] == 299          # from the checkpoint to the end
+    assert len(full[100:]) == len(rest)
+    for a, b in zip(full[100:], rest):
+        assert a[0] == b[0] and np.array_equal(a[2], b[2]) and a[3] == b[3]
 
 
 def test_her_solves_a_sparse_goal_task_that_sac_alone_does_not(tmp_path):
@@ -110,9 +136,7 @@ def test_her_solves_a_sparse_goal_task_that_sac_alone_does_not(tmp_path):
     from asym_control.training.config import TrainConfig
     from asym_control.training.train import train
 
-    ENV_FACTORIES["test-point"] = _Point
-    register_task(TaskSpec("test-point-reach", "test-point", "", 6, 2, ("x", "y"), ("gx", "gy"), _point_observation,
-                           8, 64, 1e-2, 0.1, 20, {}, her=HER), replace=True)
+    _register_point_task()
     success = {}
     for k in (0, 4):
         cfg = TrainConfig(task="test-point-reach", mode="large", steps=4000, her_goals=k, learning_starts=200,

@@ -215,8 +215,9 @@ class AsymAgent:
             raise CheckpointError(f"training checkpoint does not fit this run: missing {missing[:5]}, "
                                   f"unknown {unknown[:5]}")
         buffers = {k.rsplit(".", 1)[0] for k in want if k.endswith(".pos_size")}
-        capacity = {b: (self.macro_buffer if b == "macro_buffer" else next(iter(self.buffers.values()))).capacity
-                    for b in buffers}
+        sub_buffer = next(iter(self.buffers.values()))
+        buffer_of = {b: self.macro_buffer if b == "macro_buffer" else sub_buffer for b in buffers}
+        capacity = {b: buf.capacity for b, buf in buffer_of.items()}
         for b in buffers:
             pos, size = (int(v) for v in t[f"{b}.pos_size"])
             if not (0 <= size <= capacity[b] and 0 <= pos < capacity[b]
@@ -226,7 +227,8 @@ class AsymAgent:
         for k, w in want.items():
             got = t[k]
             prefix = k.rsplit(".", 1)[0]
-            rows_vary = prefix in buffers and not k.endswith(".pos_size")
+            # a buffer's rows (as many as it holds), not its bookkeeping (HER's open episode)
+            rows_vary = prefix in buffers and k.rsplit(".", 1)[1] in buffer_of[prefix]._FIELDS
             expected = ((int(t[f"{prefix}.pos_size"][1]),) + w.shape[1:]) if rows_vary else w.shape
             if got.shape != expected or got.dtype != w.dtype:
                 raise CheckpointError(f"training checkpoint: {k} is {got.dtype}{list(got.shape)}, "
