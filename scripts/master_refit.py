@@ -32,6 +32,10 @@ def main() -> int:
     p.add_argument("--every", type=int, default=5_000)
     p.add_argument("--save", default=None, metavar="OUT", help="write the policy with the refit master here")
     a = p.parse_args()
+    from pathlib import Path
+    if a.save and Path(a.save).resolve() == Path(a.run).resolve():
+        print("error: --save must name another folder than RUN (the trained policy stays as it is)", file=sys.stderr)
+        return 2
 
     from asym_control.asym.agent import AsymAgent
     from asym_control.learning.nets import DTYPE
@@ -67,7 +71,6 @@ def main() -> int:
         if i % a.every == 0:
             report(i)
     if a.save:
-        from pathlib import Path
         save_policy(Path(a.save), cfg, agent.policy_tensors())
     return 0
 

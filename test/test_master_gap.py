@@ -78,6 +78,9 @@ def test_the_tool_on_a_run_and_its_refusals(tmp_path):
     probe = np.array(rows[0]["obs"], dtype=np.float32)
     assert np.array_equal(refit.act(1, probe), trained.act(1, probe))          # the sub-policies as trained
     assert not np.array_equal(refit.q_values(probe), trained.q_values(probe))
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_refit.py"), str(run), str(out),
+                        "--updates", "1", "--save", str(run)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "another folder" in p.stderr and "Traceback" not in p.stderr
     large = cli("train", "--task", "walker-stand", "--mode", "large", "--steps", "60", "--episode-steps", "50",
                 "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process",
                 "--out", str(tmp_path / "large"))

@@ -45,6 +45,14 @@ def test_each_seed_of_a_many_seed_run_is_its_single_seed_run(tmp_path):
         assert f"--seed {seed} --out {many}" in inv and "--seeds" not in inv
 
 
+def test_seeds_that_finish_no_episode_are_reported_as_such(tmp_path):
+    r = _train("--task", "walker-stand", "--steps", "30", "--learning-starts", "10", "--eval-every", "0",
+               "--seeds", "0-1", "--out", str(tmp_path / "short"))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert r.stdout.count("no episode finished") == 2
+    assert sorted(json.loads(r.stdout.strip().splitlines()[-1])["seeds"]) == ["0", "1"]
+
+
 def test_bad_seeds_are_refused_before_anything_starts(tmp_path):
     r = _train(*TINY, "--seeds", "2-0", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "seeds are integers" in r.stderr and "Traceback" not in r.stderr

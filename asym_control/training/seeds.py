@@ -68,8 +68,9 @@ def train_seeds(argv: list[str], seeds: list[int], out: Path, steps: int, jobs: 
                 summary_file = out / f"seed{seed}" / "train_summary.json"
                 if p.returncode == 0 and summary_file.is_file():
                     summaries[seed] = json.loads(summary_file.read_text())
-                    say(f"seed {seed}: done, return {summaries[seed].get('recent_return', float('nan')):.1f} "
-                        f"({time.perf_counter() - t_start:.0f} s)")
+                    ret = summaries[seed].get("recent_return")
+                    ret = "none (no episode finished)" if ret is None else f"{ret:.1f}"
+                    say(f"seed {seed}: done, return {ret} ({time.perf_counter() - t_start:.0f} s)")
                 else:
                     tail = (out / f"seed{seed}.log").read_text().strip().splitlines()[-1:] or ["no output"]
                     failed[seed] = f"exit status {p.returncode}: {tail[0]}"
