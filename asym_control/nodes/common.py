@@ -189,6 +189,7 @@ def spin_executor(executor, until=None) -> None:
 
     import rclpy
     from rclpy.executors import ExternalShutdownException
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
     # everything made at start-up (models, MuJoCo, message classes) moves out of the collector's
     # reach: a full collection over it takes milliseconds, a missed control period at 500 Hz
@@ -199,6 +200,11 @@ def spin_executor(executor, until=None) -> None:
             executor.spin_once(timeout_sec=0.1)
     except ExternalShutdownException:
         pass
+    except (_rclpy.RCLError, _rclpy.InvalidHandle):
+        # Ctrl-C (rclpy's handler shuts the context down at once) while a callback was publishing:
+        # the publish finds its context gone. That is the shutdown asked for, not a failure
+        if rclpy.ok(context=executor.context):
+            raise
 
 
 def spin_node(node_factory, args=None) -> int:
