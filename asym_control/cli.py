@@ -444,20 +444,18 @@ def train_config(a):
     sched = schedule_settings(a.schedule, a.steps, a.n_omega, cost_free_steps=a.cost_free,
                               cost_warmup_steps=a.cost_warmup, exploration_steps=a.exploration_steps,
                               exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
-    buffer = {} if sched["master_buffer"] is None else {"buffer_size": sched["master_buffer"]}
     discount = {} if a.gamma is None else {"gamma": a.gamma}
-    master = {} if a.master_target_update is None else {"target_update_interval": a.master_target_update}
-    if a.master_batch is not None:
-        master["batch_size"] = a.master_batch
-    if a.master_gradient_steps is not None:
-        master["gradient_steps"] = a.master_gradient_steps
-    master_discount = {} if a.master_gamma is None else {"gamma": a.master_gamma}
+    # the master's settings given on the command line; --master-gamma in place of --gamma's
+    master = {field: value for field, value in (
+        ("buffer_size", sched["master_buffer"]), ("gamma", a.gamma if a.master_gamma is None else a.master_gamma),
+        ("target_update_interval", a.master_target_update), ("batch_size", a.master_batch),
+        ("gradient_steps", a.master_gradient_steps)) if value is not None}
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
                        sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho, **discount),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,
-                                     dueling=a.master_dueling, **buffer, **{**discount, **master_discount}, **master),
+                                     dueling=a.master_dueling, **master),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -32,7 +33,6 @@ def main() -> int:
     p.add_argument("--every", type=int, default=5_000)
     p.add_argument("--save", default=None, metavar="OUT", help="write the policy with the refit master here")
     a = p.parse_args()
-    from pathlib import Path
     if a.save and Path(a.save).resolve() == Path(a.run).resolve():
         print("error: --save must name another folder than RUN (the trained policy stays as it is)", file=sys.stderr)
         return 2

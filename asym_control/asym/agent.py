@@ -192,13 +192,18 @@ class AsymAgent:
                 t.update(sub.state(OPTION_NAMES[option]))
         if self.master is not None:
             t.update(self.master.state("master"))
-            t.update(self.macro_buffer.state("macro_buffer"))
-        seen = set()
-        for option, buf in self.buffers.items():
-            if id(buf) not in seen:
-                seen.add(id(buf))
-                t.update(buf.state(f"buffer_{OPTION_NAMES[option]}" if self.cfg.separate_buffers else "buffer"))
+        for prefix, buf in self.named_buffers().items():
+            t.update(buf.state(prefix))
         return t
+
+    def named_buffers(self) -> dict[str, ReplayBuffer]:
+        """Every replay buffer once, by the prefix of its tensors in a training checkpoint."""
+        named = {"macro_buffer": self.macro_buffer} if self.master is not None else {}
+        if self.cfg.separate_buffers:
+            named.update({f"buffer_{OPTION_NAMES[o]}": buf for o, buf in self.buffers.items()})
+        else:
+            named["buffer"] = next(iter(self.buffers.values()))
+        return named
 
     def check_training_tensors(self, t: dict[str, np.ndarray]) -> None:
         """
@@ -214,21 +219,18 @@ class AsymAgent:
         if missing or unknown:
             raise CheckpointError(f"training checkpoint does not fit this run: missing {missing[:5]}, "
                                   f"unknown {unknown[:5]}")
-        buffers = {k.rsplit(".", 1)[0] for k in want if k.endswith(".pos_size")}
-        sub_buffer = next(iter(self.buffers.values()))
-        buffer_of = {b: self.macro_buffer if b == "macro_buffer" else sub_buffer for b in buffers}
-        capacity = {b: buf.capacity for b, buf in buffer_of.items()}
-        for b in buffers:
+        buffers = self.named_buffers()
+        for b, buf in buffers.items():
             pos, size = (int(v) for v in t[f"{b}.pos_size"])
-            if not (0 <= size <= capacity[b] and 0 <= pos < capacity[b]
-                    and (pos == size % capacity[b] or size == capacity[b])):
+            if not (0 <= size <= buf.capacity and 0 <= pos < buf.capacity
+                    and (pos == size % buf.capacity or size == buf.capacity)):
                 raise CheckpointError(f"training checkpoint: {b} says position {pos} and size {size}, "
-                                      f"impossible in a buffer of {capacity[b]}")
+                                      f"impossible in a buffer of {buf.capacity}")
         for k, w in want.items():
             got = t[k]
-            prefix = k.rsplit(".", 1)[0]
+            prefix, field = k.rsplit(".", 1)
             # a buffer's rows (as many as it holds), not its bookkeeping (HER's open episode)
-            rows_vary = prefix in buffers and k.rsplit(".", 1)[1] in buffer_of[prefix]._FIELDS
+            rows_vary = prefix in buffers and field in buffers[prefix]._FIELDS
             expected = ((int(t[f"{prefix}.pos_size"][1]),) + w.shape[1:]) if rows_vary else w.shape
             if got.shape != expected or got.dtype != w.dtype:
                 raise CheckpointError(f"training checkpoint: {k} is {got.dtype}{list(got.shape)}, "
@@ -242,12 +244,8 @@ class AsymAgent:
             sub.load_state(t, OPTION_NAMES[option])
         if self.master is not None:
             self.master.load_state(t, "master")
-            self.macro_buffer.load_state(t, "macro_buffer")
-        seen = set()
-        for option, buf in self.buffers.items():
-            if id(buf) not in seen:
-                seen.add(id(buf))
-                buf.load_state(t, f"buffer_{OPTION_NAMES[option]}" if self.cfg.separate_buffers else "buffer")
+        for prefix, buf in self.named_buffers().items():
+            buf.load_state(t, prefix)
 
     def rng_states(self) -> dict:
         states = {k: r.bit_generator.state for k, r in self.rng.items()}
