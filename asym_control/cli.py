@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--master-gradient-steps", type=_positive(int), default=None,
                    help="the master's gradient steps each time it trains (per control step or per macro "
                         "transition, --master-train-freq; default: Table I's 1)")
+    t.add_argument("--fit-gate", action="store_true",
+                   help="after training, refit the master from paired simulator branches (asym-control fit-gate's "
+                        "defaults, docs/master-collapse.md); the TD-trained master's policy is kept in OUT/td_master")
     t.add_argument("--master-dueling", action="store_true",
                    help="the master learns V(s) and each option's advantage (dueling, Wang et al. 2016); "
                         "deployed as the same two-output network")
@@ -175,6 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", choices=RUNTIMES, default="numpy",
                    help="the actors' runtime: the package's NumPy fp32 (default, as the nodes), or onnxruntime "
                         "fp32 or dynamic int8 (the master stays fp32)")
+
+    g = sub.add_parser("fit-gate", help="refit a trained run's master from paired simulator branches "
+                       "(docs/master-collapse.md); the sub-policies stay as trained")
+    g.add_argument("run_dir", type=Path, help="an asym run with its training checkpoint (for the large critic)")
+    g.add_argument("--out", type=Path, required=True, help="a new folder for the policy with the fitted master")
+    g.add_argument("--rounds", type=_positive(int), default=None, help="label-and-fit rounds (default 4)")
+    g.add_argument("--labels", type=_positive(int), default=None,
+                   help="labelled decisions per round, in whole episodes (default 4000)")
+    g.add_argument("--horizon", type=_positive(int), default=None,
+                   help="control steps per branch before the large critic closes it (default 30)")
+    g.add_argument("--no-tail", action="store_true",
+                   help="no critic: a branch's value is its horizon's discounted return alone")
+    g.add_argument("--updates", type=_positive(int), default=None, help="Adam steps per fit (default 20000)")
+    g.add_argument("--seed", type=_nonnegative_int, default=None,
+                   help="the labelled episodes' seeds start at 20000 + SEED (default 0)")
 
     f = sub.add_parser("flops", help="FLOPs per inference of the sub-policies and the master")
     f.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
@@ -458,6 +476,7 @@ def train_config(a):
                                      dueling=a.master_dueling, **master),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
+                       fit_gate=a.fit_gate,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],
                        checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
                        episode_steps=a.episode_steps, parallel=not a.single_process,
@@ -625,6 +644,31 @@ def cmd_eval(a) -> int:
     return 0
 
 
+def cmd_fit_gate(a) -> int:
+    from asym_control.asym.gate_fit import GateFitConfig, fit_run
+    from asym_control.training.checkpoint import POLICY_FILE
+
+    if a.out.resolve() == a.run_dir.resolve():
+        raise UserError("--out must name another folder than RUN (the trained policy stays as it is; "
+                        "train --fit-gate fits in place)")
+    if (a.out / POLICY_FILE).exists():
+        raise UserError(f"{a.out} already holds a policy; remove it or choose another --out")
+    given = {"rounds": a.rounds, "labels": a.labels, "horizon": a.horizon, "updates": a.updates, "seed": a.seed,
+             "tail": False if a.no_tail else None}
+    fc = GateFitConfig(**{k: v for k, v in given.items() if v is not None})   # the rest: train --fit-gate's
+    fit_run(a.run_dir, a.out, fc, log=_print_gate_round, command="asym-control " + " ".join(a.raw_argv))
+    print(f"wrote {a.out} (evaluate it with: asym-control eval {a.out} --episodes 50)")
+    return 0
+
+
+def _print_gate_round(row: dict, file=None) -> None:
+    agree = row.get("held_out_choice_agreement")
+    print(f"round {row['round']}: {row['episodes']} episodes under the {row['labelled_under']}: return "
+          f"{row['return_mean']:.1f}, {100 * row['large_fraction']:.1f}% on large; large pays on "
+          f"{100 * row['labels_large_pays']:.1f}% of its states; fit on {row['labels']} labels"
+          + (f", held-out agreement {agree:.3f}" if agree is not None else ""), file=file or sys.stdout, flush=True)
+
+
 def cmd_flops(a) -> int:
     from asym_control.flops import cost_table
     from asym_control.tasks.registry import get_task
@@ -733,15 +777,17 @@ def main(argv: list[str] | None = None) -> int:
     from asym_control.baselines.matched import MatchError
     from asym_control.baselines.imitation import ImitationError
     from asym_control.a2d.search import SearchError
+    from asym_control.asym.gate_fit import GateFitError
     from asym_control.raynodes import RayAddressError
 
     user_errors = (UnknownTask, CheckpointError, UserError, ConfigError, SizeError, GraphConfigError,
                    GraphError, RecordingError, GridError, ResultError, MatchError, ImitationError, SearchError,
-                   RayAddressError)
+                   RayAddressError, GateFitError)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "flops": cmd_flops, "launch": cmd_launch,
                 "plot": cmd_plot, "record": cmd_record, "export": cmd_export, "sweep": cmd_sweep,
-                "report": cmd_report, "distill": cmd_distill, "search": cmd_search}[a.command](a)
+                "report": cmd_report, "distill": cmd_distill, "search": cmd_search,
+                "fit-gate": cmd_fit_gate}[a.command](a)
     except user_errors as e:
         print(f"asym-control {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

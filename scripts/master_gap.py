@@ -24,32 +24,6 @@ import sys
 import numpy as np
 
 
-def simulator_state(env, task: str):
-    """Return (save, restore) of the simulator's whole state and the episode's clock, or None."""
-    if hasattr(env, "physics"):                        # dm_control: all of MuJoCo's data, warm start included
-        import mujoco
-        model, data = env.physics.model.ptr, env.physics.data.ptr
-
-        def save():
-            copy = mujoco.MjData(model)
-            mujoco.mj_copyData(copy, model, data)
-            return copy, env.t
-
-        def restore(s):
-            mujoco.mj_copyData(data, model, s[0])
-            env.t = s[1]
-        return save, restore
-    if task.startswith("MountainCar"):                 # gymnasium's (position, velocity)
-        def save():
-            return env._env.state.copy(), env.t
-
-        def restore(s):
-            env._env.state = s[0].copy()
-            env.t = s[1]
-        return save, restore
-    return None
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("run")
@@ -60,6 +34,7 @@ def main() -> int:
     a = p.parse_args()
 
     from asym_control.asym.policy import LARGE, SMALL
+    from asym_control.tasks.simstate import simulator_state
     from asym_control.training.checkpoint import CheckpointError, load_policy
 
     try:

@@ -4,7 +4,9 @@ Add finished run folders trained by hand (`asym-control train`) to a results fol
     python scripts/runs_to_results.py RUN [RUN ...] --results DIR [--episodes 50] [--seed 0]
 
 Each run's trial is read from its own command line (invocations.jsonl), so its result file has
-the name a sweep of the same settings would give it. Its evaluation is RUN/eval<episodes>.json if
+the name a sweep of the same settings would give it. A folder made by `asym-control fit-gate RUN
+--out OUT` with its default settings is RUN's trial with `--fit-gate` (what `train --fit-gate`
+makes), its learning curve RUN's and its evaluation OUT's. Its evaluation is RUN/eval<episodes>.json if
 that was made by `asym-control eval RUN --episodes N --seed S --json` with these N and S, else
 the evaluation is run now (and kept there).
 """
@@ -50,6 +52,22 @@ def without_defaults(trial):
     return dataclasses.replace(trial, train_args=tuple(args))
 
 
+def fitted_source(run: Path):
+    """Return (RUN, None) for a run folder, (its source run, gate_fit.json) for a folder of fit-gate."""
+    from asym_control.asym.gate_fit import RECORD_FILE, TRAIN_FIT
+
+    record = run / RECORD_FILE
+    if not record.is_file() or (run / "invocations.jsonl").is_file():
+        return run, None                  # a run trained with --fit-gate is a run folder like any other
+    fit = json.loads(record.read_text())
+    defaults = dataclasses.asdict(TRAIN_FIT)
+    if fit["config"] != defaults:
+        changed = sorted(k for k in defaults if fit["config"].get(k) != defaults[k])
+        raise ResultError(f"{run} was fitted with other settings than train --fit-gate's ({', '.join(changed)}): "
+                          "it is not that trial")
+    return Path(fit["source_run"]), fit
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     p.add_argument("runs", nargs="+", type=Path)
@@ -62,10 +80,14 @@ def main() -> int:
     bad = 0
     for run in a.runs:
         try:
-            trial = without_defaults(trial_of_run(run))
+            source, fit = fitted_source(run)
+            trial = without_defaults(trial_of_run(source))
+            if fit is not None:
+                # what `train --fit-gate` makes: the trial of the source run with that flag
+                trial = dataclasses.replace(trial, train_args=trial.train_args + ("--fit-gate",))
             cached = run / f"eval{a.episodes}.json"
-            fresh = cached.is_file() and cached.stat().st_size and \
-                cached.stat().st_mtime >= (run / "train_summary.json").stat().st_mtime
+            made = run / ("gate_fit.json" if fit is not None else "train_summary.json")
+            fresh = cached.is_file() and cached.stat().st_size and cached.stat().st_mtime >= made.stat().st_mtime
             evaluation = json.loads(cached.read_text()) if fresh else None   # not of an earlier budget
             wall = None
             if evaluation is None or evaluation.get("episodes") != a.episodes or evaluation.get("seed") != a.seed:
@@ -76,9 +98,12 @@ def main() -> int:
                 wall = round(time.perf_counter() - t0, 1)
                 evaluation = json.loads(out)
                 cached.write_text(out)
-            result = collect(run, trial, evaluation,
+            result = collect(source, trial, evaluation,
                              f"asym-control eval {run} --episodes {a.episodes} --seed {a.seed} --json",
                              eval_wall_time_s=wall)
+            if fit is not None:
+                result["train_commands"].append({"command": fit["command"]})
+                result["gate_fit"] = fit
         except (ResultError, subprocess.CalledProcessError, OSError) as e:
             bad += 1
             print(f"{run}: skipped: {getattr(e, 'stderr', None) or e}", file=sys.stderr)

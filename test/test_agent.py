@@ -17,7 +17,7 @@ def small_cfg(**kw):
     return TrainConfig(**base)
 
 
-def _train_keeping_agent(cfg):
+def _train_keeping_agent(cfg, run_dir=None):
     """Train `cfg` and return the agent that trained (to look at its buffers) and the trace."""
     import asym_control.training.train as tr
 
@@ -30,7 +30,7 @@ def _train_keeping_agent(cfg):
             agents.append(self)
     tr.AsymAgent = Keep
     try:
-        train(cfg, None, progress=False, trace=trace)
+        train(cfg, run_dir, progress=False, trace=trace)
     finally:
         tr.AsymAgent = orig
     return agents[0], trace
@@ -141,6 +141,21 @@ def test_same_seed_gives_identical_first_1000_steps_and_parallel_matches_single_
     assert _same(a, c)
     d = _trace(small_cfg(steps=1000, learning_starts=200, episode_steps=None, seed=2))
     assert not _same(a, d)
+
+
+def test_a_run_that_ends_inside_an_episode_saves_its_last_policy(tmp_path):
+    """100 steps of 60-step episodes: the run ends 40 steps into its second one, after its last checkpoint."""
+    from asym_control.training.checkpoint import load_policy
+
+    cfg = small_cfg(steps=100, episode_steps=60, learning_starts=20)
+    agent, trace = _train_keeping_agent(cfg, tmp_path / "run")
+    assert len(trace) == 100
+    _, policy = load_policy(tmp_path / "run")
+    final = agent.policy_tensors()
+    probe = np.linspace(-1, 1, 24, dtype=np.float32)
+    for option, name in ((SMALL, "small"), (LARGE, "large")):
+        assert np.array_equal(policy.actors[option].net.theta, final[f"{name}.actor.theta"])
+    assert np.array_equal(policy.q_values(probe), agent.master.q.forward(probe[None])[0, 0])
 
 
 @pytest.mark.parametrize("parallel", [False, True])

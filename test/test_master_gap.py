@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from asym_control.tasks.registry import get_task
+from asym_control.tasks.simstate import simulator_state
 from clirun import asym_cli as cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def test_a_restored_state_replays_the_same_branch(task):
     env.reset()
     for _ in range(7):
         env.step(rng.uniform(-1, 1, env.spec.act_dim))
-    save, restore = master_gap.simulator_state(env, task)
+    save, restore = simulator_state(env, task)
     snap = save()
     actions = rng.uniform(-1, 1, (30, env.spec.act_dim))
     branches = []

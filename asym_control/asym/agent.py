@@ -183,13 +183,16 @@ class AsymAgent:
             t.update(self.master.state("master", with_training=False))
         return t
 
+    def sub_state(self, option: int) -> dict[str, np.ndarray]:
+        """One sub-policy's learner state (actor, critics, optimisers), from the learner process where it lives."""
+        if self._remote is not None and option == LARGE:
+            return self._remote.state(OPTION_NAMES[option])[0]
+        return self.subs[option].state(OPTION_NAMES[option])
+
     def training_tensors(self) -> dict[str, np.ndarray]:
         t = {}
-        for option, sub in self.subs.items():
-            if self._remote is not None and option == LARGE:
-                t.update(self._remote.state(OPTION_NAMES[option])[0])
-            else:
-                t.update(sub.state(OPTION_NAMES[option]))
+        for option in self.subs:
+            t.update(self.sub_state(option))
         if self.master is not None:
             t.update(self.master.state("master"))
         for prefix, buf in self.named_buffers().items():

@@ -136,6 +136,9 @@ def check_settings(cfg: TrainConfig, actors: int, precision: str, sync_every: in
     """Refuse, with the reason, settings the actor-learner mode cannot run."""
     if actors < 1:
         raise ConfigError(f"--actors must be >= 1, got {actors}")
+    if cfg.fit_gate:
+        raise ConfigError("--fit-gate: not in the actor-learner mode; fit its run afterwards with "
+                          "asym-control fit-gate RUN --out OUT")
     if sync_every < 1:
         raise ConfigError(f"--sync-every must be >= 1 control step, got {sync_every}")
     for name, p in (("--actor-precision", precision), ("--weights-comm", comm)):

@@ -74,6 +74,9 @@ class TrainConfig:
     """ablation (Table V): the master's reward has no cost term"""
     separate_buffers: bool = False
     """ablation (Table VI): each sub-policy learns only from the transitions it generated"""
+    fit_gate: bool = False
+    """asym mode: after training, refit the master from paired simulator branches
+    (asym_control.asym.gate_fit, its default settings); the TD-trained master is kept beside"""
     buffer_size: int = 1_000_000
     her_goals: int = 4
     """goal-conditioned tasks: hindsight goals per real one (HER's k, future strategy; 0: no HER)"""
@@ -105,6 +108,8 @@ class TrainConfig:
         if self.cost_warmup_steps < 0 or self.cost_free_steps < 0:
             raise ConfigError(f"cost-free and cost-warmup must be >= 0, got {self.cost_free_steps}, "
                               f"{self.cost_warmup_steps}")
+        if self.fit_gate and self.mode != "asym":
+            raise ConfigError(f"fit-gate: a {self.mode} run has no master to fit")
         if self.her_goals < 0:
             raise ConfigError(f"her-goals must be >= 0, got {self.her_goals}")
         if self.learning_starts < 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -82,8 +83,24 @@ def train(cfg: TrainConfig, run_dir: Path | None, resume: bool = False, progress
     """
     from threadpoolctl import threadpool_limits
 
+    if cfg.fit_gate:
+        from asym_control.asym.gate_fit import check_fittable
+        check_fittable(cfg)               # before the training, not after it
     with threadpool_limits(1):  # tiny matrices: one BLAS thread each is fastest (and deterministic)
         return _train(cfg, run_dir, resume, progress, trace, stop_after, distill)
+
+
+def _fit_gate_in_place(cfg: TrainConfig, run_dir: Path, agent: AsymAgent, progress: bool) -> None:
+    """Refit the master from paired branches (train --fit-gate), with the large critic as trained."""
+    from asym_control.asym.gate_fit import TRAIN_FIT, critic_of, fit_run
+
+    def log(row):
+        if progress:
+            print(f"fit-gate round {row['round']}: {row['labels']} labels, held-out agreement "
+                  f"{row.get('held_out_choice_agreement', float('nan')):.3f}", file=sys.stderr, flush=True)
+    critic = critic_of(cfg, agent.sub_state(LARGE))
+    fit_run(run_dir, run_dir, TRAIN_FIT, log=log, command="asym-control train --fit-gate (after training)",
+            critic=(critic, cfg.steps))
 
 
 def _train(cfg, run_dir, resume, progress, trace, stop_after, distill):
@@ -171,6 +188,11 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after, distill):
                     "recent_large_fractions": list(large_fracs),
                     "wall_time_s": wall_before + time.perf_counter() - t_start})
                 last_ckpt = step
+        if run_dir is not None and step >= cfg.steps and step > last_ckpt:
+            # the run ended inside an episode (no checkpoint there): its policy is still the last steps'
+            save_policy(run_dir, cfg, agent.policy_tensors())
+        if cfg.fit_gate and run_dir is not None and step >= cfg.steps:
+            _fit_gate_in_place(cfg, run_dir, agent, progress)
     finally:
         agent.close()
         rec.close()

@@ -1,0 +1,35 @@
+"""
+The simulator's whole state, saved and restored: branches rolled out from one state repeat exactly.
+
+Used by the gate fit (asym_control.asym.gate_fit) and by scripts/master_gap.py. dm_control's
+`physics.get_state()` alone does not replay a branch exactly (the warm start and the contact
+solver's data are not in it); a copy of all of MuJoCo's data does (test/test_master_gap.py).
+"""
+
+from __future__ import annotations
+
+
+def simulator_state(env, task: str):
+    """Return (save, restore) of the simulator's whole state and the episode's clock, or None."""
+    if hasattr(env, "physics"):                        # dm_control: all of MuJoCo's data, warm start included
+        import mujoco
+        model, data = env.physics.model.ptr, env.physics.data.ptr
+
+        def save():
+            copy = mujoco.MjData(model)
+            mujoco.mj_copyData(copy, model, data)
+            return copy, env.t
+
+        def restore(s):
+            mujoco.mj_copyData(data, model, s[0])
+            env.t = s[1]
+        return save, restore
+    if task.startswith("MountainCar"):                 # gymnasium's (position, velocity)
+        def save():
+            return env._env.state.copy(), env.t
+
+        def restore(s):
+            env._env.state = s[0].copy()
+            env.t = s[1]
+        return save, restore
+    return None
