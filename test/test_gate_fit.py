@@ -99,7 +99,7 @@ def test_fit_gate_on_a_run_and_its_refusals(tmp_path):
     record = json.loads((out / "gate_fit.json").read_text())
     assert record["critic_checkpoint_step"] == 300 and record["config"]["horizon"] == 8
     assert [h["labels"] for h in record["rounds"]] == [10, 20]      # 10 decisions per 50-step episode
-    assert record["command"].startswith("asym-control fit-gate")
+    assert record["command"].startswith("asym-control fit-gate") and record["wall_time_s"] > 0
     _, fitted = load_policy(out)
     _, trained = load_policy(run)
     probe = np.zeros(9, dtype=DTYPE)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -278,12 +279,14 @@ def fit_run(run_dir: Path, out_dir: Path, fc: GateFitConfig = TRAIN_FIT, log=Non
         critic, step = None, None
     else:
         critic, step = critic if critic is not None else large_critic(run_dir, cfg)
+    t0 = time.perf_counter()
     fitted, history = fit_gate(cfg, policy, critic, fc, log=log)
+    wall = round(time.perf_counter() - t0, 1)
     if out_dir.resolve() == run_dir.resolve():
         save_policy(run_dir / TD_MASTER_DIR, dataclasses.replace(cfg, fit_gate=False), policy_tensors(policy))
     save_policy(out_dir, dataclasses.replace(cfg, fit_gate=True), policy_tensors(fitted))
     record = {"source_run": str(run_dir), "critic_checkpoint_step": step, "config": dataclasses.asdict(fc),
-              "rounds": history, "command": command}
+              "rounds": history, "command": command, "wall_time_s": wall}
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
