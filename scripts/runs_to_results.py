@@ -104,6 +104,8 @@ def main() -> int:
             if fit is not None:
                 result["train_commands"].append({"command": fit["command"]})
                 result["gate_fit"] = fit
+            elif (run / "gate_fit.json").is_file():           # train --fit-gate: its rounds too
+                result["gate_fit"] = json.loads((run / "gate_fit.json").read_text())
         except (ResultError, subprocess.CalledProcessError, OSError) as e:
             bad += 1
             print(f"{run}: skipped: {getattr(e, 'stderr', None) or e}", file=sys.stderr)
