@@ -11,8 +11,10 @@ estimate is at chance against Monte Carlo (docs/master-collapse.md). In simulati
 measured instead. From the saved state s, each branch runs k control steps of one sub-policy,
 then the large sub-policy up to `horizon` steps, and is closed by the large critic's value of
 where it ended. The continuation is common, so the difference is the decision's own effect. The
-horizon is short enough that the two branches do not part chaotically: 30 steps on finger-spin,
-where labels 100 steps long change sign under a 1e-5 nudge of the velocities on 14% of states.
+horizon is short enough that the two branches do not part chaotically: 30 steps. On finger-spin
+the choice that 100-step labels make changes under a 1e-5 nudge of the velocities on 7% of the
+states, and 17% at 300 steps (scripts/gate_bound.py --stability). Branches are discounted by the
+sub-policies' gamma, the critic's.
 
 The master's network (the same widths, so the same FLOPs and the same deployed graph) is then
 regressed on these labels: output large -> A(s) - cost gap, output small -> 0. Its greedy choice
@@ -87,8 +89,9 @@ def large_critic(run_dir: Path, cfg) -> tuple[MLP, int]:
     root = Path(run_dir) / RESUME_DIR
     latest = root / "latest"
     if not latest.is_file():
-        raise GateFitError(f"{run_dir} has no training checkpoint ({latest} is missing), so no critic "
-                           "to close the branches with: train without --no-checkpoint, or pass --no-tail")
+        raise GateFitError(f"{run_dir} has no training checkpoint ({latest} is missing; a policy folder such as "
+                           "a shipped checkpoint has none), so no critic to close the branches with: fit the run "
+                           "folder it came from, or pass --no-tail")
     path = root / latest.read_text().strip() / "training.safetensors"
     try:
         with safe_open(str(path), framework="numpy") as f:
