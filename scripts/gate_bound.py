@@ -38,7 +38,7 @@ def main() -> int:
     p.add_argument("--stability", default=None, help="comma-separated horizons to probe")
     a = p.parse_args()
 
-    from asym_control.asym.gate_fit import BranchLabeller, GateFitError, cost_gap, large_critic
+    from asym_control.asym.gate_fit import BranchLabeller, GateFitError, cost_gap, gate_episodes, large_critic
     from asym_control.asym.policy import LARGE, SMALL
     from asym_control.training.checkpoint import CheckpointError, load_policy
 
@@ -61,20 +61,13 @@ def main() -> int:
                   file=sys.stderr)
             return 2
         return stability(a, cfg, policy, env, gap, [int(h) for h in a.stability.split(",")])
-    returns, large, steps = [], 0, 0
-    for _ in range(a.episodes):
-        obs, t, done, ret, option = env.reset(), 0, False, 0.0, SMALL
-        while not done:
-            if t % cfg.n_omega == 0:
-                option = LARGE if labeller.advantage(obs) > gap else SMALL
-            obs, reward, terminated, truncated = env.step(policy.act(option, obs))
-            ret += reward
-            t += 1
-            steps += 1
-            large += option == LARGE
-            done = terminated or truncated
-        returns.append(ret)
-    f = large / steps
+    class LabelGate:                  # large where the branches say it pays its cost
+        def select(self, obs):
+            return LARGE if labeller.advantage(obs) > gap else SMALL
+
+        def act(self, option, obs):
+            return policy.act(option, obs)
+    returns, f = gate_episodes(cfg, LabelGate(), env, lambda n: n >= a.episodes)
     costs = policy.costs
     out = {"run": a.run, "task": cfg.task, "episodes": a.episodes, "horizon": a.horizon, "tail": not a.no_tail,
            "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "large_fraction": f,

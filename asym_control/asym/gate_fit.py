@@ -187,20 +187,20 @@ def fit_master(sizes: list[int], activation: str, obs: np.ndarray, adv: np.ndarr
     return net, stats
 
 
-def _labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, labels: int):
+def gate_episodes(cfg, gate, env, finished, on_decision=None) -> tuple[list[float], float]:
     """
-    Run `gate` for whole episodes until `labels` decisions are labelled, each decision state labelled.
+    Run `gate` (select, act) on `env` for whole episodes until `finished(episodes run)` holds.
 
-    Returns (obs, A, returns, large share).
+    `on_decision(obs)`, if given, sees every decision state before the gate chooses. Returns the
+    episodes' returns and the share of control steps on large.
     """
-    xs, ys, returns, large, steps = [], [], [], 0, 0
-    while len(xs) < labels:
-        obs, t, done, ret = env.reset(), 0, False, 0.0
-        option = SMALL
+    returns, large, steps = [], 0, 0
+    while not finished(len(returns)):
+        obs, t, done, ret, option = env.reset(), 0, False, 0.0, SMALL
         while not done:
             if t % cfg.n_omega == 0:
-                xs.append(np.array(obs, dtype=DTYPE))
-                ys.append(labeller.advantage(obs))
+                if on_decision is not None:
+                    on_decision(obs)
                 option = gate.select(obs)
             obs, reward, terminated, truncated = env.step(gate.act(option, obs))
             ret += reward
@@ -209,7 +209,18 @@ def _labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, lab
             large += option == LARGE
             done = terminated or truncated
         returns.append(ret)
-    return xs, ys, returns, large / max(steps, 1)
+    return returns, large / max(steps, 1)
+
+
+def _labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, labels: int):
+    """Run `gate` for whole episodes until `labels` decision states are labelled: (obs, A, returns, large share)."""
+    xs, ys = [], []
+
+    def label(obs):
+        xs.append(np.array(obs, dtype=DTYPE))
+        ys.append(labeller.advantage(obs))
+    returns, large = gate_episodes(cfg, gate, env, lambda _: len(xs) >= labels, label)
+    return xs, ys, returns, large
 
 
 def fit_gate(cfg, policy: AsymPolicy, critic: MLP | None, fc: GateFitConfig, log=None):
