@@ -61,6 +61,7 @@ def main() -> int:
                   file=sys.stderr)
             return 2
         return stability(a, cfg, policy, env, gap, [int(h) for h in a.stability.split(",")])
+
     class LabelGate:                  # large where the branches say it pays its cost
         def select(self, obs):
             return LARGE if labeller.advantage(obs) > gap else SMALL
