@@ -26,30 +26,18 @@ def _policy(cfg: TrainConfig, seed: int = 0) -> AsymPolicy:
 def test_the_fit_learns_where_large_pays():
     """A known rule: large is worth 5 where x0 > 0 and -3 elsewhere, at a cost gap of 1."""
     rng = np.random.default_rng(0)
-    x = (rng.uniform(-1, 1, (2000, 3)) * [0.01, 1.0, 50.0]).astype(DTYPE)    # scales of 0.01 to 50
+    x = rng.uniform(-1, 1, (2000, 3)).astype(DTYPE)
     adv = np.where(x[:, 0] > 0, 5.0, -3.0)
     fc = GateFitConfig(updates=3000)
     net, stats = fit_master([3, 32, 32, 2], "relu", x, adv, 1.0, fc, np.random.default_rng(1))
     assert stats["held_out"] == 200 and stats["held_out_choice_agreement"] > 0.95
-    probe = (rng.uniform(-1, 1, (500, 3)) * [0.01, 1.0, 50.0]).astype(DTYPE)   # raw inputs: the fold
+    probe = rng.uniform(-1, 1, (500, 3)).astype(DTYPE)
     q = net.forward(probe)[0]
     choice = q[:, LARGE] > q[:, SMALL]
     assert np.mean(choice == (probe[:, 0] > 0)) > 0.95
     # output small -> 0 and output large -> A - gap: the outputs read as large's net worth
     assert np.median(np.abs(q[:, SMALL])) < 0.3
-    assert np.median(q[probe[:, 0] > 0.002, LARGE]) == pytest.approx(4.0, abs=0.5)
-
-
-def test_the_standardisation_folds_into_the_first_layer():
-    from asym_control.asym.gate_fit import fold_standardisation
-
-    rng = np.random.default_rng(4)
-    net = MLP([5, 8, 8, 2], "relu", rng=rng)
-    mean, spread = rng.normal(size=5).astype(DTYPE), rng.uniform(0.1, 10, 5).astype(DTYPE)
-    x = (rng.normal(size=(64, 5)) * spread + mean).astype(DTYPE)
-    want = net.forward((x - mean) / spread)
-    fold_standardisation(net, mean, spread)
-    np.testing.assert_allclose(net.forward(x), want, rtol=1e-4, atol=1e-4)
+    assert np.median(q[probe[:, 0] > 0.2, LARGE]) == pytest.approx(4.0, abs=0.5)
 
 
 def test_a_branch_pair_leaves_the_episode_as_it_was():
@@ -79,8 +67,7 @@ def test_identical_sub_policies_give_no_advantage_and_the_fit_keeps_small():
     for s, w in zip(small.params, large.params):
         w[...] = 0.0
         w[tuple(slice(0, n) for n in s.shape)] = s
-    # states MountainCar can be in: position in [-1.2, 0.6], velocity in [-0.07, 0.07]
-    probe = np.random.default_rng(3).uniform([-1.2, -0.07], [0.6, 0.07], (50, 2)).astype(DTYPE)
+    probe = np.random.default_rng(3).uniform(-1, 1, (50, cfg.spec.obs_dim)).astype(DTYPE)
     for o in probe:
         np.testing.assert_allclose(policy.act(SMALL, o), policy.act(LARGE, o), atol=1e-6)
     policy.master.params[-1][...] = np.array([[[-1.0, 1.0]]], dtype=DTYPE)   # the trained master: always large
@@ -95,9 +82,7 @@ def test_identical_sub_policies_give_no_advantage_and_the_fit_keeps_small():
     assert history[0]["labels_large_pays"] == 0.0
     assert history[1]["large_fraction"] == 0.0          # the second round ran the first fit: small
     assert history[1]["labels"] == 2 * history[0]["labels"] == 40
-    # where the labels were taken (MountainCar starts at rest between -0.6 and -0.4)
-    starts = np.stack([np.linspace(-0.6, -0.4, 21), np.zeros(21)], axis=1).astype(DTYPE)
-    assert all(fitted.select(o) == SMALL for o in starts)
+    assert all(fitted.select(o) == SMALL for o in probe)
     assert cost_gap(cfg, policy) == pytest.approx(cfg.cost_lambda * 5 * (policy.costs.c_large - policy.costs.c_small))
 
 

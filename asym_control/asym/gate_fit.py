@@ -157,11 +157,9 @@ def fit_master(sizes: list[int], activation: str, obs: np.ndarray, adv: np.ndarr
     """
     Regress a master network on (state, A(s)): output large -> A - gap, output small -> 0.
 
-    Huber loss (the DQN's), Adam, on inputs standardised by the fitted labels' mean and spread
-    (finger-spin's velocities spread 40 times more than its angles), folded into the first layer
-    afterwards: the network returned takes raw observations, as the master does. `fc.holdout` of
-    the labels are left out and scored: the share of them on which the fit makes the labels'
-    choice (A > gap), and the correlation of the fitted A with the labels'.
+    Huber loss (the DQN's), Adam; `fc.holdout` of the labels are left out and scored: the share
+    of them on which the fit makes the labels' choice (A > gap), and the correlation of the fitted
+    A with the labels'.
     """
     n = len(obs)
     order = rng.permutation(n)
@@ -170,19 +168,14 @@ def fit_master(sizes: list[int], activation: str, obs: np.ndarray, adv: np.ndarr
     net = MLP(sizes, activation, rng=rng)
     opt = Adam(net.theta, fc.lr)
     x = np.asarray(obs, dtype=DTYPE)
-    mean = x[train].mean(axis=0)
-    spread = x[train].std(axis=0)
-    spread[spread < 1e-6] = 1.0                    # a constant input: left as it is
-    z = (x - mean) / spread
     target = np.zeros((n, 2), dtype=DTYPE)
     target[:, LARGE] = adv - gap
     for _ in range(fc.updates):
         b = train[rng.integers(0, len(train), fc.batch)]
-        out, cache = net.forward(z[b], keep=True)
+        out, cache = net.forward(x[b], keep=True)
         err = out[0] - target[b]
         net.backward(cache, (np.clip(err, -1.0, 1.0) / len(b))[None])
         opt.step(net.grad)
-    fold_standardisation(net, mean, spread)
     stats = {"labels": int(n), "fitted_on": int(len(train)), "held_out": int(n_out)}
     if n_out >= 2:
         q = net.forward(x[held])[0]
@@ -217,13 +210,6 @@ def gate_episodes(cfg, gate, env, finished, on_decision=None) -> tuple[list[floa
             done = terminated or truncated
         returns.append(ret)
     return returns, large / max(steps, 1)
-
-
-def fold_standardisation(net: MLP, mean: np.ndarray, spread: np.ndarray) -> None:
-    """Make `net`, trained on (x - mean) / spread, take x itself: the first layer absorbs the affine map."""
-    w, b = net.params[0], net.params[1]           # (1, in, h), (1, 1, h)
-    b[0, 0] -= (mean / spread) @ w[0]
-    w[0] /= spread[:, None]
 
 
 def _labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, labels: int):
