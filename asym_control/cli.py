@@ -661,12 +661,12 @@ def cmd_fit_gate(a) -> int:
     return 0
 
 
-def _print_gate_round(row: dict, file=None) -> None:
+def _print_gate_round(row: dict) -> None:
     agree = row.get("held_out_choice_agreement")
     print(f"round {row['round']}: {row['episodes']} episodes under the {row['labelled_under']}: return "
           f"{row['return_mean']:.1f}, {100 * row['large_fraction']:.1f}% on large; large pays on "
           f"{100 * row['labels_large_pays']:.1f}% of its states; fit on {row['labels']} labels"
-          + (f", held-out agreement {agree:.3f}" if agree is not None else ""), file=file or sys.stdout, flush=True)
+          + (f", held-out agreement {agree:.3f}" if agree is not None else ""), flush=True)
 
 
 def cmd_flops(a) -> int:

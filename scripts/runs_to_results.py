@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from asym_control.asym.gate_fit import RECORD_FILE, TRAIN_FIT
 from asym_control.cli import build_parser, train_config
 from asym_control.experiments.results import ResultError, collect, trial_of_run
 
@@ -54,8 +55,6 @@ def without_defaults(trial):
 
 def fitted_source(run: Path):
     """Return (RUN, None) for a run folder, (its source run, gate_fit.json) for a folder of fit-gate."""
-    from asym_control.asym.gate_fit import RECORD_FILE, TRAIN_FIT
-
     record = run / RECORD_FILE
     if not record.is_file() or (run / "invocations.jsonl").is_file():
         return run, None                  # a run trained with --fit-gate is a run folder like any other
@@ -86,7 +85,7 @@ def main() -> int:
                 # what `train --fit-gate` makes: the trial of the source run with that flag
                 trial = dataclasses.replace(trial, train_args=trial.train_args + ("--fit-gate",))
             cached = run / f"eval{a.episodes}.json"
-            made = run / ("gate_fit.json" if fit is not None else "train_summary.json")
+            made = run / (RECORD_FILE if fit is not None else "train_summary.json")
             fresh = cached.is_file() and cached.stat().st_size and cached.stat().st_mtime >= made.stat().st_mtime
             evaluation = json.loads(cached.read_text()) if fresh else None   # not of an earlier budget
             wall = None
@@ -104,8 +103,8 @@ def main() -> int:
             if fit is not None:
                 result["train_commands"].append({"command": fit["command"]})
                 result["gate_fit"] = fit
-            elif (run / "gate_fit.json").is_file():           # train --fit-gate: its rounds too
-                result["gate_fit"] = json.loads((run / "gate_fit.json").read_text())
+            elif (run / RECORD_FILE).is_file():               # train --fit-gate: its rounds too
+                result["gate_fit"] = json.loads((run / RECORD_FILE).read_text())
         except (ResultError, subprocess.CalledProcessError, OSError) as e:
             bad += 1
             print(f"{run}: skipped: {getattr(e, 'stderr', None) or e}", file=sys.stderr)

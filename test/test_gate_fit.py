@@ -12,6 +12,7 @@ from asym_control.learning.nets import DTYPE, MLP
 from asym_control.training.checkpoint import load_policy
 from asym_control.training.config import ConfigError, TrainConfig
 from clirun import asym_cli as cli
+from clirun import tiny_run
 
 
 def _policy(cfg: TrainConfig, seed: int = 0) -> AsymPolicy:
@@ -88,8 +89,7 @@ def test_identical_sub_policies_give_no_advantage_and_the_fit_keeps_small():
 
 def test_fit_gate_on_a_run_and_its_refusals(tmp_path):
     run = tmp_path / "run"
-    r = cli("train", "--task", "finger-spin", "--mode", "asym", "--steps", "300", "--episode-steps", "50",
-            "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process", "--out", str(run))
+    r = tiny_run(run, "finger-spin", "asym", 300)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "fitted"
     r = cli("fit-gate", str(run), "--out", str(out), "--rounds", "2", "--labels", "10", "--horizon", "8",
@@ -118,8 +118,7 @@ def test_fit_gate_on_a_run_and_its_refusals(tmp_path):
     refused(str(run), "--out", str(out), says="already holds a policy")
     refused(str(run), "--out", str(tmp_path / "x"), "--horizon", "0", says="--horizon")
     large = tmp_path / "large"
-    r = cli("train", "--task", "finger-spin", "--mode", "large", "--steps", "60", "--episode-steps", "50",
-            "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process", "--out", str(large))
+    r = tiny_run(large, "finger-spin", "large", 60)
     assert r.returncode == 0, r.stderr
     refused(str(large), "--out", str(tmp_path / "y"), "--no-tail", says="no master")
     # without its training checkpoint there is no critic to close the branches with
@@ -199,8 +198,7 @@ def test_the_bound_acts_on_the_labels(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     run = tmp_path / "run"
-    r = cli("train", "--task", "finger-spin", "--mode", "asym", "--steps", "100", "--episode-steps", "50",
-            "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process", "--out", str(run))
+    r = tiny_run(run, "finger-spin", "asym", 100)
     assert r.returncode == 0, r.stderr
     p = subprocess.run([sys.executable, str(root / "scripts" / "gate_bound.py"), str(run), "--episodes", "1",
                         "--horizon", "5", "--json"], capture_output=True, text=True, timeout=300)

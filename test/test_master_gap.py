@@ -11,7 +11,7 @@ import pytest
 
 from asym_control.tasks.registry import get_task
 from asym_control.tasks.simstate import simulator_state
-from clirun import asym_cli as cli
+from clirun import tiny_run
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("master_gap", ROOT / "scripts" / "master_gap.py")
@@ -44,8 +44,7 @@ def test_a_restored_state_replays_the_same_branch(task):
 
 def test_the_tool_on_a_run_and_its_refusals(tmp_path):
     run = tmp_path / "run"
-    r = cli("train", "--task", "walker-stand", "--mode", "asym", "--steps", "300", "--episode-steps", "50",
-            "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process", "--out", str(run))
+    r = tiny_run(run, "walker-stand", "asym", 300)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "gap.json"
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_gap.py"), str(run), "--episodes", "1",
@@ -82,9 +81,7 @@ def test_the_tool_on_a_run_and_its_refusals(tmp_path):
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_refit.py"), str(run), str(out),
                         "--updates", "1", "--save", str(run)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "another folder" in p.stderr and "Traceback" not in p.stderr
-    large = cli("train", "--task", "walker-stand", "--mode", "large", "--steps", "60", "--episode-steps", "50",
-                "--learning-starts", "50", "--eval-every", "0", "--no-progress", "--single-process",
-                "--out", str(tmp_path / "large"))
+    large = tiny_run(tmp_path / "large", "walker-stand", "large", 60)
     assert large.returncode == 0, large.stderr
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "master_gap.py"), str(tmp_path / "large")],
                        capture_output=True, text=True, timeout=120)

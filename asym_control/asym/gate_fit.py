@@ -101,15 +101,20 @@ def large_critic(run_dir: Path, cfg) -> tuple[MLP, int]:
     return critic, int(path.parent.name.split("_")[-1])
 
 
+def restorable(env, task: str):
+    """Return (save, restore) of `env`'s simulator (tasks.simstate), or refuse a task without them."""
+    saved = simulator_state(env, task)
+    if saved is None:
+        raise GateFitError(f"{task}: its simulator state cannot be saved and restored exactly, "
+                           "so branches cannot be compared (dm_control tasks and MountainCarContinuous can)")
+    return saved
+
+
 class BranchLabeller:
     """A(s) by two branches rolled out from the simulator's current state, which it leaves as it was."""
 
     def __init__(self, cfg, policy: AsymPolicy, env, horizon: int, critic: MLP | None):
-        saved = simulator_state(env, cfg.task)
-        if saved is None:
-            raise GateFitError(f"{cfg.task}: its simulator state cannot be saved and restored exactly, "
-                               "so branches cannot be compared (dm_control tasks and MountainCarContinuous can)")
-        self.save, self.restore = saved
+        self.save, self.restore = restorable(env, cfg.task)
         self.cfg, self.policy, self.env = cfg, policy, env
         self.horizon, self.critic = horizon, critic
         self.gamma = cfg.sac.gamma
@@ -261,14 +266,10 @@ RECORD_FILE = "gate_fit.json"
 
 
 def check_fittable(cfg) -> None:
-    """Refuse, before any training, a run whose gate could not be fitted at its end."""
-    if cfg.mode != "asym":
-        raise GateFitError(f"a {cfg.mode} run has no master to fit")
+    """Refuse, before any training, a run whose gate could not be fitted at its end (TrainConfig checks the mode)."""
     env = cfg.spec.make_env(seed=0, episode_steps=cfg.episode_steps)
     env.reset()
-    if simulator_state(env, cfg.task) is None:
-        raise GateFitError(f"{cfg.task}: its simulator state cannot be saved and restored exactly, "
-                           "so branches cannot be compared (dm_control tasks and MountainCarContinuous can)")
+    restorable(env, cfg.task)
 
 
 TRAIN_FIT = GateFitConfig()       # what train --fit-gate runs (and fit-gate without flags)
@@ -287,7 +288,7 @@ def fit_run(run_dir: Path, out_dir: Path, fc: GateFitConfig = TRAIN_FIT, log=Non
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     cfg, policy = load_policy(run_dir)
-    if cfg.mode != "asym":
+    if cfg.mode != "asym":                          # before the critic is looked for
         raise GateFitError(f"{run_dir} is a {cfg.mode} run: it has no master to fit")
     if not fc.tail:
         critic, step = None, None
