@@ -46,21 +46,21 @@ def main() -> int:
         cfg, policy = load_policy(a.run)
         if cfg.mode != "asym":
             raise GateFitError(f"{a.run} is a {cfg.mode} run: no master")
-        critic = None if a.no_tail else large_critic(a.run, cfg)[0]
+        gap = cost_gap(cfg, policy)
+        if a.margins:
+            return margins(a, cfg, policy, [float(m) for m in a.margins.split(",")])
         env = cfg.spec.make_env(seed=0, episode_steps=cfg.episode_steps)
+        if a.stability:
+            if not hasattr(env, "physics"):
+                raise GateFitError(f"--stability nudges MuJoCo's joint velocities: dm_control tasks only, "
+                                   f"not {cfg.task}")
+            return stability(a, cfg, policy, env, gap, [int(h) for h in a.stability.split(",")])
+        # the critic and the labeller only where the labels' own gate needs them
+        critic = None if a.no_tail else large_critic(a.run, cfg)[0]
         labeller = BranchLabeller(cfg, policy, env, a.horizon, critic)
     except (CheckpointError, GateFitError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    gap = cost_gap(cfg, policy)
-    if a.margins:
-        return margins(a, cfg, policy, [float(m) for m in a.margins.split(",")])
-    if a.stability:
-        if not hasattr(env, "physics"):
-            print(f"error: --stability nudges MuJoCo's joint velocities: dm_control tasks only, not {cfg.task}",
-                  file=sys.stderr)
-            return 2
-        return stability(a, cfg, policy, env, gap, [int(h) for h in a.stability.split(",")])
 
     class LabelGate:                  # large where the branches say it pays its cost
         def select(self, obs):
