@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(0: white, SAC's; default: the task's)")
     t.add_argument("--gamma", type=_discount, default=None,
                    help="discount of the sub-policies and the master (default: Table I's 0.99)")
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="Adam learning rate of the sub-policies' actors, critics and entropy coefficient "
+                        "(default: Table I's 3e-4)")
+    t.add_argument("--tau", type=_number(float, lambda v: 0.0 < v <= 1.0, "in (0, 1]"), default=None,
+                   help="Polyak coefficient of the sub-policies' target critics (default: Table I's 0.005)")
+    t.add_argument("--random-actions", type=_number(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)"), default=None,
+                   help="share of training steps whose action is uniformly random instead of the actor's "
+                        "(Stable-Baselines' random_exploration; the RL Zoo's SAC + HER on Fetch: 0.3; default 0)")
     t.add_argument("--master-gamma", type=_discount, default=None,
                    help="the master's discount per control step, in place of --gamma's (a macro step of k "
                         "control steps is discounted by its k-th power)")
@@ -462,7 +470,8 @@ def train_config(a):
     sched = schedule_settings(a.schedule, a.steps, a.n_omega, cost_free_steps=a.cost_free,
                               cost_warmup_steps=a.cost_warmup, exploration_steps=a.exploration_steps,
                               exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
-    discount = {} if a.gamma is None else {"gamma": a.gamma}
+    discount = {field: value for field, value in (("gamma", a.gamma), ("lr", a.lr), ("tau", a.tau),
+                                                  ("random_actions", a.random_actions)) if value is not None}
     # the master's settings given on the command line; --master-gamma in place of --gamma's
     master = {field: value for field, value in (
         ("buffer_size", sched["master_buffer"]), ("gamma", a.gamma if a.master_gamma is None else a.master_gamma),

@@ -382,3 +382,32 @@ def test_correlated_exploration_noise_has_unit_variance_and_the_asked_correlatio
     assert white.explorer.noise is None
     with pytest.raises(ConfigError, match="noise-rho"):
         small_cfg(sac=SACConfig(noise_rho=1.0))
+
+
+def test_random_actions_replace_the_given_share_of_the_actors_actions_after_the_warm_up():
+    from asym_control.learning.sac import SACConfig
+    from asym_control.training.config import ConfigError
+    agent = AsymAgent(small_cfg(sac=SACConfig(random_actions=0.3)))
+    actor = agent.subs[LARGE].actor
+    actor.net.theta[...] = 0.0                       # the actor's action is then tanh(0 + e^-20 * noise) = 0
+    actor.net.params[-1][..., agent.act_dim:] = -20.0
+    obs = np.zeros(agent.obs_dim, dtype=np.float32)
+    agent.begin_episode(0)
+    acts = np.array([agent.act(LARGE, obs, step=10_000) for _ in range(20_000)])
+    random = np.abs(acts).max(axis=1) > 1e-6
+    assert random.mean() == pytest.approx(0.3, abs=0.015)
+    drawn = acts[random]
+    assert np.all(np.abs(drawn) <= 1.0)
+    assert np.allclose(drawn.mean(axis=0), 0.0, atol=0.03)
+    assert np.allclose(drawn.var(axis=0), 1.0 / 3.0, atol=0.03)   # uniform on [-1, 1]
+    # the default draws none: every action is the actor's
+    plain = AsymAgent(small_cfg())
+    plain.subs[LARGE].actor.net.theta[...] = actor.net.theta
+    assert all(np.abs(plain.act(LARGE, obs, step=10_000)).max() < 1e-6 for _ in range(2_000))
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="random-actions"):
+            small_cfg(sac=SACConfig(random_actions=bad))
+    with pytest.raises(ConfigError, match="tau"):
+        small_cfg(sac=SACConfig(tau=0.0))
+    with pytest.raises(ConfigError, match="lr"):
+        small_cfg(sac=SACConfig(lr=float("inf")))

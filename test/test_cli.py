@@ -232,3 +232,18 @@ def test_gamma_sets_both_learners_and_is_checked(tmp_path):
         for flag in ("--gamma", "--master-gamma"):
             r = run("train", "--task", "walker-stand", "--steps", "10", flag, bad, "--out", str(tmp_path / "r"))
             assert r.returncode == 2 and flag in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)
+
+
+def test_the_sub_policies_learning_rate_polyak_and_random_actions_reach_the_config(tmp_path):
+    from asym_control.cli import build_parser, train_config
+
+    base = ["train", "--task", "walker-stand", "--steps", "10", "--out", str(tmp_path / "r")]
+    default = train_config(build_parser().parse_args(base)).sac
+    assert (default.lr, default.tau, default.random_actions) == (3e-4, 0.005, 0.0)     # Table I
+    zoo = train_config(build_parser().parse_args(
+        base + ["--lr", "1e-3", "--tau", "0.05", "--random-actions", "0.3"])).sac
+    assert (zoo.lr, zoo.tau, zoo.random_actions) == (1e-3, 0.05, 0.3)
+    for flag, bad in (("--lr", "0"), ("--lr", "-1"), ("--tau", "0"), ("--tau", "1.5"),
+                      ("--random-actions", "1"), ("--random-actions", "-0.1"), ("--random-actions", "x")):
+        r = run("train", "--task", "walker-stand", "--steps", "10", flag, bad, "--out", str(tmp_path / "r"))
+        assert r.returncode == 2 and flag in r.stderr and "Traceback" not in r.stderr, (flag, bad, r.stderr)

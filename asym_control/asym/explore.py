@@ -69,6 +69,9 @@ class Explorer:
         rng = self.rng_act
         if step < self.cfg.learning_starts:
             return rng.uniform(-1.0, 1.0, self.act_dim).astype(DTYPE)
+        share = self.cfg.sac.random_actions
+        if share and rng.random() < share:   # drawn only when asked for: other runs' streams are unchanged
+            return rng.uniform(-1.0, 1.0, self.act_dim).astype(DTYPE)
         noise = rng.standard_normal(self.act_dim, dtype=DTYPE)
         rho = self.cfg.sac.noise_rho
         if rho:

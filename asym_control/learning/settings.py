@@ -33,6 +33,10 @@ class SACConfig:
     """correlation between consecutive control steps of the exploration noise that samples the
     actors' actions in training, an AR(1) process with unit variance (0: white noise, SAC's;
     None: the task's). Deployment is deterministic either way"""
+    random_actions: float = 0.0
+    """share of training's control steps (after learning_starts) whose action is drawn uniformly
+    from the action box instead of the actor (Stable-Baselines' `random_exploration`, which the RL
+    Zoo sets to 0.3 for SAC + HER on the Fetch tasks); 0: SAC's own exploration only"""
 
 
 @dataclass(frozen=True)

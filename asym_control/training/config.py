@@ -143,6 +143,12 @@ class TrainConfig:
             raise ConfigError(f"exploration-steps must be >= 0, got {self.dqn.exploration_steps}")
         if not (math.isfinite(self.sac.noise_rho) and 0.0 <= self.sac.noise_rho < 1.0):
             raise ConfigError(f"noise-rho must be a number in [0, 1), got {self.sac.noise_rho}")
+        if not (math.isfinite(self.sac.random_actions) and 0.0 <= self.sac.random_actions < 1.0):
+            raise ConfigError(f"random-actions must be a number in [0, 1), got {self.sac.random_actions}")
+        if not (math.isfinite(self.sac.lr) and self.sac.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.sac.lr}")
+        if not (math.isfinite(self.sac.tau) and 0.0 < self.sac.tau <= 1.0):
+            raise ConfigError(f"tau must be a number in (0, 1], got {self.sac.tau}")
         if not (math.isfinite(self.dqn.exploration_hold) and self.dqn.exploration_hold >= 1.0):
             raise ConfigError(f"exploration-hold must be a finite number >= 1, got {self.dqn.exploration_hold}")
         if self.dqn.buffer_size < self.dqn.batch_size:
