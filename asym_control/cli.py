@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--random-actions", type=_number(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)"), default=None,
                    help="share of training steps whose action is uniformly random instead of the actor's "
                         "(Stable-Baselines' random_exploration; the RL Zoo's SAC + HER on Fetch: 0.3; default 0)")
+    t.add_argument("--normalize-obs", action="store_true",
+                   help="standardise the sub-policies' inputs with running statistics of what they learn from "
+                        "(HER's reference implementation does); folded into the saved actors")
     t.add_argument("--master-gamma", type=_discount, default=None,
                    help="the master's discount per control step, in place of --gamma's (a macro step of k "
                         "control steps is discounted by its k-th power)")
@@ -470,15 +473,17 @@ def train_config(a):
     sched = schedule_settings(a.schedule, a.steps, a.n_omega, cost_free_steps=a.cost_free,
                               cost_warmup_steps=a.cost_warmup, exploration_steps=a.exploration_steps,
                               exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
-    discount = {field: value for field, value in (("gamma", a.gamma), ("lr", a.lr), ("tau", a.tau),
+    sub = {field: value for field, value in (("gamma", a.gamma), ("lr", a.lr), ("tau", a.tau),
                                                   ("random_actions", a.random_actions)) if value is not None}
+    if a.normalize_obs:
+        sub["normalize_obs"] = True
     # the master's settings given on the command line; --master-gamma in place of --gamma's
     master = {field: value for field, value in (
         ("buffer_size", sched["master_buffer"]), ("gamma", a.gamma if a.master_gamma is None else a.master_gamma),
         ("target_update_interval", a.master_target_update), ("batch_size", a.master_batch),
         ("gradient_steps", a.master_gradient_steps)) if value is not None}
     return TrainConfig(task=a.task, mode=a.mode, seed=a.seed, steps=a.steps, n_omega=a.n_omega,
-                       sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho, **discount),
+                       sac=SACConfig(critic_units=a.critic_units, noise_rho=a.noise_rho, **sub),
                        dqn=DQNConfig(exploration_steps=sched["exploration_steps"],
                                      exploration_unit=a.exploration_unit,
                                      exploration_hold=sched["exploration_hold"], train_freq_unit=a.master_train_freq,

@@ -33,16 +33,23 @@ class SquashedGaussianActor:
                  rng: np.random.Generator | None = None):
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.net = MLP([obs_dim, units, units, 2 * act_dim], activation, rng=rng)
+        self.norm = None   # learning.normalizer.ObsNormalizer: act() standardises obs first (training)
 
     def act(self, obs: np.ndarray, deterministic: bool, noise: np.ndarray | None = None) -> np.ndarray:
         """Return the action in [-1, 1]^A for obs (A batch of (B, obs_dim) or a single (obs_dim,))."""
         single = obs.ndim == 1
         x = np.asarray(obs, dtype=DTYPE).reshape(-1, self.obs_dim)
+        if self.norm is not None:
+            x = self.norm.apply(x)
         a = head_actions(self.net.forward(x)[0], self.act_dim, deterministic, noise)
         return a[0] if single else a
 
     def sample(self, obs: np.ndarray, noise: np.ndarray):
-        """Reparameterised sample a = tanh(mu + sigma * noise) with log pi(a|s) and what backward needs."""
+        """
+        Reparameterised sample a = tanh(mu + sigma * noise) with log pi(a|s) and what backward needs.
+
+        `obs` is the network's input: already standardised when the actor has a normaliser.
+        """
         out, cache = self.net.forward(obs, keep=True)
         out = out[0]
         A = self.act_dim

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from asym_control.learning.nets import DTYPE, MLP, Adam
+from asym_control.learning.normalizer import ObsNormalizer
 from asym_control.learning.policies import (HALF_LOG_2PI, LOG_STD_MAX, LOG_STD_MIN, TANH_EPS,  # noqa: F401
                                             SquashedGaussianActor)
 from asym_control.learning.settings import SACConfig  # noqa: F401 - re-exported for its users
@@ -24,6 +25,8 @@ class SAC:
         self.config = config
         self.obs_dim, self.act_dim = obs_dim, act_dim
         self.actor = SquashedGaussianActor(obs_dim, act_dim, config.units, config.activation, rng)
+        if config.normalize_obs:   # actor and critics see standardised observations (normalizer.py)
+            self.actor.norm = ObsNormalizer(obs_dim)
         cu = config.critic_units or config.units
         sizes = [obs_dim + act_dim, cu, cu, 1]
         self.critic = MLP(sizes, config.activation, ensemble=2, rng=rng)
@@ -41,6 +44,8 @@ class SAC:
         """Put the actor's weights in shared memory (see learner.py); the optimiser follows them."""
         self.actor.net.share()
         self.actor_opt.theta = self.actor.net.theta
+        if self.actor.norm is not None:
+            self.actor.norm.share()
 
     @property
     def alpha(self) -> float:
@@ -50,6 +55,10 @@ class SAC:
         """One gradient step on a batch (obs, action, reward, next_obs, terminated)."""
         obs, act, rew, next_obs, terminated = batch
         B, A, cfg = obs.shape[0], self.act_dim, self.config
+        norm = self.actor.norm
+        if norm is not None:   # the statistics of what is learnt from, then the networks' inputs
+            norm.update(obs)
+            obs, next_obs = norm.apply(obs), norm.apply(next_obs)
         noise = rng.standard_normal((2, B, A), dtype=DTYPE)
 
         # entropy coefficient (uses the current actor's log-probabilities)
@@ -94,7 +103,17 @@ class SAC:
 
     # checkpointing -------------------------------------------------------------------------
     def state(self, prefix: str, with_training: bool = True) -> dict[str, np.ndarray]:
+        """
+        Return the tensors of a training checkpoint, or (not `with_training`) of the deployed actor.
+
+        The deployed actor has the observation standardisation folded into its first layer.
+        """
+        norm = self.actor.norm
         t = self.actor.net.state(f"{prefix}.actor")
+        if norm is not None and not with_training:
+            t = {f"{prefix}.actor.theta": norm.fold(self.actor.net)}
+        if norm is not None and with_training:
+            t.update(norm.state(f"{prefix}.obs_norm"))
         if with_training:
             t.update(self.critic.state(f"{prefix}.critic"))
             t.update(self.critic_target.state(f"{prefix}.critic_target"))
@@ -106,7 +125,11 @@ class SAC:
         return t
 
     def load_state(self, t: dict[str, np.ndarray], prefix: str, with_training: bool = True) -> None:
+        if self.actor.norm is not None and not with_training:
+            raise ValueError("a deployed actor has its standardisation folded in: load a training checkpoint")
         self.actor.net.load_state(t, f"{prefix}.actor")
+        if self.actor.norm is not None:
+            self.actor.norm.load_state(t, f"{prefix}.obs_norm")
         if with_training:
             self.critic.load_state(t, f"{prefix}.critic")
             self.critic_target.load_state(t, f"{prefix}.critic_target")

@@ -33,6 +33,10 @@ class SACConfig:
     """correlation between consecutive control steps of the exploration noise that samples the
     actors' actions in training, an AR(1) process with unit variance (0: white noise, SAC's;
     None: the task's). Deployment is deterministic either way"""
+    normalize_obs: bool = False
+    """standardise the actor's and critics' inputs with running statistics of the batches learnt
+    from (HER's reference implementation does; learning/normalizer.py), folded into the actor's
+    first layer when the policy is saved"""
     random_actions: float = 0.0
     """share of training's control steps (after learning_starts) whose action is drawn uniformly
     from the action box instead of the actor (Stable-Baselines' `random_exploration`, which the RL

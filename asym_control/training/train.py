@@ -109,6 +109,8 @@ def _train(cfg, run_dir, resume, progress, trace, stop_after, distill):
     if distill is not None:
         if cfg.mode != "large":
             raise ValueError("a distilled student trains in mode large (one SAC)")
+        if cfg.sac.normalize_obs:
+            raise ValueError("a distilled student's teacher terms take raw observations: no normalize_obs")
         agent.subs[LARGE].distill = distill
     env = spec.make_env(seed=int(np.random.SeedSequence(cfg.seed).generate_state(1)[0]),
                         episode_steps=cfg.episode_steps)
