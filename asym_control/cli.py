@@ -474,7 +474,7 @@ def train_config(a):
                               cost_warmup_steps=a.cost_warmup, exploration_steps=a.exploration_steps,
                               exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
     sub = {field: value for field, value in (("gamma", a.gamma), ("lr", a.lr), ("tau", a.tau),
-                                                  ("random_actions", a.random_actions)) if value is not None}
+                                             ("random_actions", a.random_actions)) if value is not None}
     if a.normalize_obs:
         sub["normalize_obs"] = True
     # the master's settings given on the command line; --master-gamma in place of --gamma's
