@@ -136,16 +136,20 @@ def test_her_solves_a_sparse_goal_task_that_sac_alone_does_not(tmp_path):
     from asym_control.training.config import TrainConfig
     from asym_control.training.train import train
 
+    from asym_control.learning.settings import SACConfig
+
     _register_point_task()
     success = {}
-    for k in (0, 4):
+    # k = 4 also with standardised inputs: its saved, folded actors must solve it as well
+    for k, norm in ((0, False), (4, False), (4, True)):
         cfg = TrainConfig(task="test-point-reach", mode="large", steps=4000, her_goals=k, learning_starts=200,
-                          eval_every=0, parallel=False)
-        train(cfg, tmp_path / f"k{k}", progress=False)
-        cfg, policy = load_policy(tmp_path / f"k{k}")
+                          eval_every=0, parallel=False, sac=SACConfig(normalize_obs=norm))
+        train(cfg, tmp_path / f"k{k}{norm}", progress=False)
+        cfg, policy = load_policy(tmp_path / f"k{k}{norm}")
         env = cfg.spec.make_env(seed=99)
-        success[k] = np.mean([run_episode(cfg, policy, env).final_distance < RADIUS for _ in range(50)])
-    assert success[4] >= 0.8 and success[4] > success[0] + 0.3, success
+        success[k, norm] = np.mean([run_episode(cfg, policy, env).final_distance < RADIUS for _ in range(50)])
+    assert success[4, False] >= 0.8 and success[4, False] > success[0, False] + 0.3, success
+    assert success[4, True] >= 0.8, success
 
 
 def test_fetch_pick_and_place_is_the_papers_task_with_its_goals_where_her_expects_them():
