@@ -50,12 +50,12 @@ def test_folding_into_the_first_layer_gives_the_network_on_standardised_inputs()
 def test_a_run_with_standardised_inputs_is_identical_in_two_processes_and_saves_folded_actors(tmp_path):
     from asym_control.training.checkpoint import load_policy
 
-    cfg = small_cfg(steps=400, learning_starts=100, episode_steps=None, sac=SACConfig(normalize_obs=True))
+    cfg = small_cfg(steps=400, learning_starts=100, episode_steps=100, sac=SACConfig(normalize_obs=True))
     agent, single = _train_keeping_agent(cfg, tmp_path / "run")
-    parallel = _trace(small_cfg(steps=400, learning_starts=100, episode_steps=None, parallel=True,
+    parallel = _trace(small_cfg(steps=400, learning_starts=100, episode_steps=100, parallel=True,
                                 sac=SACConfig(normalize_obs=True)))
     assert _same(single, parallel)
-    assert not _same(single, _trace(small_cfg(steps=400, learning_starts=100, episode_steps=None)))
+    assert not _same(single, _trace(small_cfg(steps=400, learning_starts=100, episode_steps=100)))
     for option in (SMALL, LARGE):
         norm = agent.subs[option].actor.norm
         assert norm.count[0] == 300 * 256                                # every batch learnt from, no other
@@ -69,6 +69,14 @@ def test_a_run_with_standardised_inputs_is_identical_in_two_processes_and_saves_
         assert policy.actors[option].norm is None
         assert np.allclose(deployed, trained, atol=2e-5)
         assert not np.allclose(agent.subs[option].actor.net.theta, policy.actors[option].net.theta)
+    # the large critic as the gate fit and distillation load it takes raw observations too
+    from asym_control.asym.gate_fit import critic_of, large_critic
+    sub = agent.subs[LARGE]
+    act = np.random.default_rng(3).uniform(-1, 1, (50, agent.act_dim)).astype(DTYPE)
+    want = sub.critic.forward(np.concatenate([sub.actor.norm.apply(probe), act], axis=1))
+    for critic in (critic_of(cfg, agent.sub_state(LARGE)), large_critic(tmp_path / "run", cfg)[0]):
+        got = critic.forward(np.concatenate([probe, act], axis=1))
+        assert np.allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
 @pytest.mark.parametrize("parallel", [False, True])

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from asym_control.learning.nets import DTYPE, MLP
+from asym_control.learning.normalizer import raw_input_critic
 from asym_control.learning.policies import LOG_STD_MAX, LOG_STD_MIN, SquashedGaussianActor
 
 
@@ -86,9 +87,7 @@ def load_teacher(run_dir: Path, need_critic: bool) -> tuple:
     critic = None
     if need_critic:
         tensors, _ = load_training(run_dir)
-        cu = cfg.sac.critic_units or cfg.large_units
-        critic = MLP([cfg.spec.obs_dim + cfg.spec.act_dim, cu, cu, 1], cfg.sac.activation, ensemble=2)
-        critic.load_state(tensors, "large.critic")
+        critic = raw_input_critic(cfg, tensors, "large", cfg.sac.critic_units or cfg.large_units)
     return cfg, Teacher(policy.actors[LARGE], critic)
 
 

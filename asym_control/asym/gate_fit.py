@@ -39,6 +39,7 @@ import numpy as np
 
 from asym_control.asym.policy import LARGE, OPTION_NAMES, SMALL, AsymPolicy
 from asym_control.learning.nets import DTYPE, MLP, Adam
+from asym_control.learning.normalizer import raw_input_critic
 from asym_control.tasks.simstate import simulator_state
 
 
@@ -73,11 +74,7 @@ def cost_gap(cfg, policy: AsymPolicy) -> float:
 
 def critic_of(cfg, tensors: dict[str, np.ndarray]) -> MLP:
     """Build the large sub-policy's twin critic from its learner state (a training checkpoint's tensors)."""
-    spec = cfg.spec
-    units = cfg.sac.critic_units or cfg.large_units
-    critic = MLP([spec.obs_dim + spec.act_dim, units, units, 1], cfg.sac.activation, ensemble=2)
-    critic.load_state(tensors, "large.critic")
-    return critic
+    return raw_input_critic(cfg, tensors, "large", cfg.sac.critic_units or cfg.large_units)
 
 
 def large_critic(run_dir: Path, cfg) -> tuple[MLP, int]:
@@ -95,7 +92,8 @@ def large_critic(run_dir: Path, cfg) -> tuple[MLP, int]:
     path = root / latest.read_text().strip() / "training.safetensors"
     try:
         with safe_open(str(path), framework="numpy") as f:
-            critic = critic_of(cfg, {"large.critic.theta": f.get_tensor("large.critic.theta")})
+            critic = critic_of(cfg, {k: f.get_tensor(k) for k in f.keys()
+                                     if k == "large.critic.theta" or k.startswith("large.obs_norm.")})
     except (OSError, KeyError, ValueError) as e:
         raise GateFitError(f"{path}: no large critic of this run's shape in it ({e})") from None
     return critic, int(path.parent.name.split("_")[-1])

@@ -58,14 +58,17 @@ class ObsNormalizer:
         Return `net`'s parameters with the standardisation folded into its first layer.
 
         net(apply(x)) == folded(x) up to float32 rounding: W' = diag(1/std) W, b' = b - (mean/std) W.
+        Inputs past the observation's (a critic's action) pass unchanged.
         """
+        extra = net.sizes[0] - self.shift.size
+        shift = np.r_[self.shift.astype(np.float64), np.zeros(extra)]
+        inv_std = np.r_[self.inv_std.astype(np.float64), np.ones(extra)]
         theta = net.theta.copy()
         views = net._views(theta)
-        w, b = views[0], views[1]                               # (1, in, out), (1, 1, out)
+        w, b = views[0], views[1]                               # (K, in, out), (K, 1, out)
         w0 = net.params[0].astype(np.float64)
-        w[...] = (w0 * self.inv_std.astype(np.float64)[None, :, None]).astype(DTYPE)
-        b[...] = (net.params[1] - np.einsum("i,kio->ko", self.shift.astype(np.float64) * self.inv_std, w0)[:, None]
-                  ).astype(DTYPE)
+        w[...] = (w0 * inv_std[None, :, None]).astype(DTYPE)
+        b[...] = (net.params[1] - np.einsum("i,kio->ko", shift * inv_std, w0)[:, None]).astype(DTYPE)
         return theta
 
     def share(self) -> None:
@@ -82,3 +85,20 @@ class ObsNormalizer:
         self.count[...] = t[f"{prefix}.count"]
         self.shift[...] = self.mean
         self.inv_std[...] = 1.0 / np.maximum(np.sqrt(self.var), self.floor)
+
+
+def raw_input_critic(cfg, tensors: dict[str, np.ndarray], prefix: str, units: int) -> MLP:
+    """
+    Return the twin critic `prefix`.critic of a training checkpoint's tensors, taking raw observations.
+
+    `cfg` is the run's TrainConfig; a run with standardised inputs has its learner's statistics
+    (`prefix`.obs_norm) folded into the critic's first layer, as the saved actors have.
+    """
+    spec = cfg.spec
+    critic = MLP([spec.obs_dim + spec.act_dim, units, units, 1], cfg.sac.activation, ensemble=2)
+    critic.load_state(tensors, f"{prefix}.critic")
+    if cfg.sac.normalize_obs:
+        norm = ObsNormalizer(spec.obs_dim)
+        norm.load_state(tensors, f"{prefix}.obs_norm")
+        critic.theta[...] = norm.fold(critic)
+    return critic
