@@ -93,3 +93,27 @@ def test_export_cli(tmp_path):
     r = subprocess.run([sys.executable, "-m", "asym_control.cli", "export", str(tmp_path / "nothing"), "--onnx",
                         str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "error" in r.stderr
+
+
+def test_every_paper_task_has_an_observation_graph_or_formula():
+    from asym_control.deploy.export import OBSERVATION_FORMULAS
+    paper = {name for name, spec in TASKS.items() if spec.paper}
+    assert paper and not paper - set(OBSERVATION_GRAPHS) - set(OBSERVATION_FORMULAS)
+
+
+def test_a_fetch_run_with_standardised_inputs_exports_its_actors_as_trained(tmp_path):
+    """Fetch's contract (its sensors as the observation, the mocap action), and the folded actor in ONNX."""
+    from asym_control.learning.settings import SACConfig
+    from asym_control.training.config import TrainConfig
+    from asym_control.training.train import train
+
+    cfg = TrainConfig(task="FetchPickAndPlace-v4", mode="large", steps=400, learning_starts=100, eval_every=0,
+                      parallel=False, sac=SACConfig(normalize_obs=True))
+    train(cfg, tmp_path / "run", progress=False)
+    c = export_onnx(tmp_path / "run", tmp_path / "onnx")
+    assert "achieved goal" in c["observation"]["formula"] and c["action_scaling"]["kind"] == "fetch_mocap"
+    _, policy = load_policy(tmp_path / "run")
+    env = cfg.spec.make_env(seed=5)
+    obs = np.stack([env.reset() for _ in range(200)])         # the task's own observations, far from 0
+    got = _session(tmp_path / "onnx" / "large.onnx").run(None, {"observation": obs})[0]
+    np.testing.assert_allclose(got, policy.actors[1].act(obs, deterministic=True), atol=1e-5)

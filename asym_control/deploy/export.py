@@ -154,6 +154,10 @@ OBSERVATION_FORMULAS = {
                  "(3, forward kinematics of urdf/arm.urdf: the product of each joint's origin transform and "
                  "its rotation about its axis, base_link to tool0), goal (3), goal - p(q) (3)); "
                  "sensors = the goal (x, y, z) in the base frame",
+    "FetchPickAndPlace-v4": "sensors as they are: Fetch's observation (25: gripper and block positions and "
+                            "velocities), the achieved goal (the block's position, 3), the desired goal (3)",
+    "FetchReach-v4": "sensors as they are: Fetch's observation (10: the gripper's position and velocities), the "
+                     "achieved goal (the gripper's position, 3), the desired goal (3)",
 }
 
 
@@ -187,6 +191,12 @@ def action_scaling(spec) -> dict:
                            "lower, upper), joint by joint; then the safety layer",
                 "fraction": MAX_STEP_FRACTION, "velocity_limit": arm.velocity.tolist(),
                 "lower": arm.lower.tolist(), "upper": arm.upper.tolist()}
+    if spec.suite == "fetch":
+        return {"kind": "fetch_mocap",
+                "formula": "the gripper's mocap target moves by step_m * a[0:3] (x, y, z in the world frame) each "
+                           "control step, its orientation fixed; both fingers' position actuators get a[3] relative "
+                           "to their joint's position (0 when the task blocks the gripper, as reaching does)",
+                "step_m": 0.05}
     env = spec.make_env(seed=0)
     if spec.suite == "dm_control":
         m = env.physics.model
