@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Polyak coefficient of the sub-policies' target critics (default: Table I's 0.005)")
     t.add_argument("--random-actions", type=_number(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)"), default=None,
                    help="share of training steps whose action is uniformly random instead of the actor's "
-                        "(Stable-Baselines' random_exploration; the RL Zoo's SAC + HER on Fetch: 0.3; default 0)")
+                        "(HER's reference implementation's random_eps, 0.3 on Fetch; default 0)")
     t.add_argument("--normalize-obs", action="store_true",
                    help="standardise the sub-policies' inputs with running statistics of what they learn from "
                         "(HER's reference implementation does); folded into the saved actors")

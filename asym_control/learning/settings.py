@@ -39,8 +39,9 @@ class SACConfig:
     first layer when the policy is saved"""
     random_actions: float = 0.0
     """share of training's control steps (after learning_starts) whose action is drawn uniformly
-    from the action box instead of the actor (Stable-Baselines' `random_exploration`, which the RL
-    Zoo sets to 0.3 for SAC + HER on the Fetch tasks); 0: SAC's own exploration only"""
+    from the action box instead of the actor (HER's reference implementation draws 30% of its
+    actions so on the Fetch tasks, its `random_eps`; Stable-Baselines calls it
+    `random_exploration`); 0: SAC's own exploration only"""
 
 
 @dataclass(frozen=True)
