@@ -6,7 +6,8 @@ The learning curves of training runs (their evals.jsonl) as one CSV, with each r
 
 One row per evaluation: run, task, mode, seed, the settings that differ between runs of a
 diagnosis (exploration, cost schedule), step, wall time, return, share of steps on large,
-FLOPs reduction, and each sub-policy alone (asym runs). With `--final NAME`, one row per run
+FLOPs reduction, each sub-policy alone (asym runs), and a goal task's success rate and final
+distance to the goal. With `--final NAME`, one row per run
 from RUN_DIR/NAME, the JSON of `asym-control eval RUN_DIR --json` (e.g. 50 episodes, seed 0).
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 COLUMNS = ["run", "task", "mode", "seed", "steps", "exploration_steps", "exploration_unit", "cost_free_steps",
            "cost_warmup_steps", "step", "wall_time_s", "return_mean", "large_fraction", "flops_reduction",
-           "small_alone_return", "large_alone_return"]
+           "small_alone_return", "large_alone_return", "success_rate", "final_distance"]
 
 
 EVAL_COLUMNS = COLUMNS[COLUMNS.index("step"):]
