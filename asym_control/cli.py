@@ -648,6 +648,9 @@ def cmd_eval(a) -> int:
     else:
         print(f"{cfg.task} [{cfg.mode}] over {a.episodes} episodes (seed {a.seed}), actors {a.precision}:")
         print(f"  return              {result['return_mean']:.1f} +- {result['return_std']:.1f}")
+        if "success_rate" in result:     # a reaching or goal task: its metric
+            print(f"  success             {result['success_rate']:.3f} (final distance to the goal "
+                  f"{result['final_distance']:.3f} m on average)")
         print(f"  on large            {100 * result['large_fraction']:.1f}% of control steps")
         print(f"  FLOPs / inference   {result['flops_per_inference']:.0f} "
               f"(L-only {result['flops_large_only']})")

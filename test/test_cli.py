@@ -1,6 +1,7 @@
 """The CLI as a user meets it: train, get killed, resume, evaluate; bad input gets one clear line."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -247,3 +248,12 @@ def test_the_sub_policies_learning_rate_polyak_and_random_actions_reach_the_conf
                       ("--random-actions", "1"), ("--random-actions", "-0.1"), ("--random-actions", "x")):
         r = run("train", "--task", "walker-stand", "--steps", "10", flag, bad, "--out", str(tmp_path / "r"))
         assert r.returncode == 2 and flag in r.stderr and "Traceback" not in r.stderr, (flag, bad, r.stderr)
+
+
+def test_eval_of_a_reaching_task_prints_its_success_rate():
+    root = Path(__file__).resolve().parent.parent
+    r = run("eval", str(root / "checkpoints" / "arm-reach" / "asym"), "--episodes", "2")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"success\s+[01]\.\d{3} \(final distance to the goal \d\.\d{3} m", r.stdout), r.stdout
+    r = run("eval", str(root / "checkpoints" / "walker-stand" / "asym"), "--episodes", "1")
+    assert r.returncode == 0 and "success" not in r.stdout            # no goal, no success rate
