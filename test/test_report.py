@@ -139,3 +139,19 @@ def test_fetch_is_scored_by_its_success_rate(tmp_path):
     text = report(tmp_path / "res", tmp_path / "results.md")
     assert "## FetchPickAndPlace-v4, 300 control steps (score: success rate" in text
     assert "| L-only | 2 | 0.950 +- 0.050 |" in text and "| ours | 2 | 0.850 +- 0.050 | 0.89 / 0.84 |" in text
+
+
+def test_a_row_is_measured_against_the_l_only_trained_with_its_own_flags(tmp_path):
+    t = lambda mode, seed, args=(): Trial("walker-stand", mode, seed, 300, train_args=args)  # noqa: E731
+    zoo = ("--gamma", "0.95", "--random-actions", "0.3")
+    rs = [result(t("large", 0), 900.0, 1.0, 0.0, 12803), result(t("large", 0, zoo), 600.0, 1.0, 0.0, 12803)]
+    rs += [result(t("asym", 0), 450.0, 0.1, 0.8), result(t("asym", 0, ("--schedule", "curriculum") + zoo), 540.0,
+                                                         0.1, 0.8),
+           result(t("asym", 0, ("--schedule", "curriculum")), 810.0, 0.1, 0.8)]
+    write(tmp_path / "res", rs)
+    text = report(tmp_path / "res", tmp_path / "out" / "results.md")
+    assert "| L-only (--gamma 0.95 --random-actions 0.3) | 1 | 600.0 +- 0.0 | 1.00 / 1.00 |" in text
+    assert "| ours | 1 | 450.0 +- 0.0 | 0.50 / 0.50 |" in text                        # the plain L-only's
+    assert "| ours (--schedule curriculum) | 1 | 810.0 +- 0.0 | 0.90 / 0.90 |" in text
+    assert "| ours (--schedule curriculum --gamma 0.95 --random-actions 0.3) | 1 | 540.0 +- 0.0 | 0.90 / 0.90 |" \
+        in text                                                                        # its own flags' L-only

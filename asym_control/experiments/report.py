@@ -38,6 +38,29 @@ def _fmt(x: float, digits: int = 1) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
 
 
+def _flag_groups(args: tuple[str, ...]) -> set[str]:
+    """Return a trial's flags as 'flag value' strings ('--gamma 0.95', '--no-cost')."""
+    groups: list[str] = []
+    for a in args:
+        if a.startswith("--") or not groups:
+            groups.append(a)
+        else:
+            groups[-1] += " " + a
+    return set(groups)
+
+
+def _l_only_of(v: Variant, variants: list[Variant], steps: int) -> Variant | None:
+    """Return the L-only a row is measured against: most of its flags shared, then the largest budget <= steps."""
+    mine = _flag_groups(v.train_args)
+    pool = [u for u in variants if u.mode == "large" and u.results[0]["steps"] <= steps
+            and _flag_groups(u.train_args) <= mine]
+    return max(pool, key=lambda u: (len(_flag_groups(u.train_args)), u.results[0]["steps"]), default=None)
+
+
+def _mean_of(v: Variant | None) -> float | None:
+    return _stats([_score(r["eval"]) for r in v.results])[0] if v is not None else None
+
+
 def _row(v: Variant, l_only_mean: float | None) -> dict:
     ev = [r["eval"] for r in v.results]
     ret = [_score(e) for e in ev]
@@ -244,13 +267,13 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
         budgets = sorted({v.results[0]["steps"] for v in tv})
         for steps in budgets:
             vs = [v for v in tv if v.results[0]["steps"] == steps]
-            # L-only of this budget, else of the largest smaller one (a baseline that has stopped
-            # improving, said so under the table)
-            l_pool = [v for v in tv if v.mode == "large" and not v.train_args and v.results[0]["steps"] <= steps]
-            l_only = sorted(l_pool, key=lambda v: v.results[0]["steps"])[-1:]
-            l_mean = _stats([_score(r["eval"]) for r in l_only[0].results])[0] if l_only else None
-            l_steps = l_only[0].results[0]["steps"] if l_only else None
-            rows = [_row(v, l_mean) for v in vs]
+            # each row's L-only: of this budget, else of the largest smaller one (a baseline that has
+            # stopped improving, said so under the table), trained with as many of the row's own
+            # flags as there is one for (the sub-policies' settings: --gamma, --random-actions ...)
+            refs = {id(v): _l_only_of(v, tv, steps) for v in vs}
+            rows = [_row(v, _mean_of(refs[id(v)])) for v in vs]
+            l_only = [r for r in {id(r): r for r in refs.values() if r is not None}.values()]
+            l_mean = _mean_of(l_only[0]) if l_only else None
             p = spec.paper
             table = cost_table(spec.obs_dim, spec.act_dim, spec.small_units, spec.large_units)
             metric = " (score: success rate, the block within 5 cm of the goal at the episode's end)" \
@@ -273,16 +296,18 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                 lines.append(f"| paper, Table III (2.5M steps, 5 seeds) | 5 | {p['ours']} (L-only {p['l_only']}, "
                              f"S-only {p['s_only']}) | {p['ours'] / p['l_only']:.2f} | {p['large_pct']}% | "
                              f"{paper_flops:,.0f} | {p['flops_reduction_pct']}% | |")
-            if l_steps is not None and l_steps != steps:
-                lines.append(f"vs L-only: against L-only at {l_steps:,} steps ({l_mean:.1f}), there is none at "
-                             f"{steps:,}.")
+            for ref in l_only:
+                if ref.results[0]["steps"] != steps:
+                    lines.append(f"vs L-only: against {ref.label} at {ref.results[0]['steps']:,} steps "
+                                 f"({_mean_of(ref):.1f}), there is none at {steps:,}.")
             if spec.note:
                 lines.append(f"Note: {spec.note}.")
             lines.append("")
             if l_mean is not None and in_paper:
-                for r in rows:
-                    if r["mode"] != "asym":
+                for v, r in zip(vs, rows):
+                    if r["mode"] != "asym" or refs[id(v)] is None:
                         continue
+                    l_mean = _mean_of(refs[id(v)])
                     need = max(MEAN_RATIO, p["ours"] / p["l_only"]) if p["l_only"] else MEAN_RATIO
                     if p["l_only"] and p["l_only"] < 0:
                         need = MEAN_RATIO

@@ -26,8 +26,10 @@ RESULT_VERSION = 1
 CURVE_KEYS = ("step", "return_mean", "return_std", "large_fraction", "flops_reduction",
               "small_alone_return", "large_alone_return", "wall_time_s")
 # flags of `asym-control train` that are the trial's axes or say nothing about what is trained
+# (evaluations and checkpoints during training leave its random streams and its result alone)
 _AXES = {"--task": 1, "--mode": 1, "--seed": 1, "--steps": 1, "--out": 1, "--lambda": 1, "--n-omega": 1,
-         "--single-process": 0, "--no-progress": 0, "--resume": 0}
+         "--single-process": 0, "--no-progress": 0, "--resume": 0, "--eval-every": 1, "--eval-episodes": 1,
+         "--checkpoint-every": 1}
 
 
 def machine() -> str:
