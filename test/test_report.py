@@ -155,3 +155,15 @@ def test_a_row_is_measured_against_the_l_only_trained_with_its_own_flags(tmp_pat
     assert "| ours (--schedule curriculum) | 1 | 810.0 +- 0.0 | 0.90 / 0.90 |" in text
     assert "| ours (--schedule curriculum --gamma 0.95 --random-actions 0.3) | 1 | 540.0 +- 0.0 | 0.90 / 0.90 |" \
         in text                                                                        # its own flags' L-only
+
+
+def test_a_success_rate_near_zero_gives_no_ratio_and_only_the_flops_target(tmp_path):
+    t = lambda mode, steps: Trial("FetchPickAndPlace-v4", mode, 0, steps)  # noqa: E731
+    rs = [result(t("large", 100), 0.02, 1.0, 0.0, 42755), result(t("asym", 100), 0.02, 0.9, 0.1, 38000),
+          result(t("asym", 200), 0.5, 0.4, 0.5, 20000)]
+    write(tmp_path / "res", rs)
+    text = report(tmp_path / "res", tmp_path / "out" / "results.md")
+    assert "| L-only | 1 | 0.020 +- 0.000 | - | 100.0% |" in text
+    assert "| ours | 1 | 0.500 +- 0.000 | - | 40.0% |" in text          # no L-only worth scaling by
+    assert "- ours: FLOPs met (50.0% fewer, target >= 46.4%)" in text
+    assert "- ours: FLOPs **missed** (10.0% fewer, target >= 46.4%)" in text
