@@ -270,17 +270,20 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
             # each row's L-only: of this budget, else of the largest smaller one (a baseline that has
             # stopped improving, said so under the table), trained with as many of the row's own
             # flags as there is one for (the sub-policies' settings: --gamma, --random-actions ...)
-            refs = {id(v): _l_only_of(v, tv, steps) for v in vs}
-            success = spec.paper.get("metric") == "success rate"
-            # a success rate near 0 is no scale: such an L-only gives no ratio (nor targets, below)
-            refs = {k: r for k, r in refs.items() if not (success and r is not None and _mean_of(r) < 0.1)}
-            rows = [_row(v, _mean_of(refs.get(id(v)))) for v in vs]
-            l_only = list({id(r): r for r in refs.values() if r is not None}.values())
-            l_mean = _mean_of(l_only[0]) if l_only else None
             p = spec.paper
+            success = p.get("metric") == "success rate"
+            refs = {}                           # id(row's variant): (its L-only, that L-only's mean)
+            for v in vs:
+                ref = _l_only_of(v, tv, steps)
+                mean = _mean_of(ref)
+                if success and mean is not None and mean < 0.1:
+                    ref, mean = None, None      # a success rate near 0 is no scale: no ratio, no targets
+                refs[id(v)] = (ref, mean)
+            rows = [_row(v, refs[id(v)][1]) for v in vs]
+            l_only = list({id(ref): (ref, mean) for ref, mean in refs.values() if ref is not None}.values())
             table = cost_table(spec.obs_dim, spec.act_dim, spec.small_units, spec.large_units)
             metric = " (score: success rate, the block within 5 cm of the goal at the episode's end)" \
-                if p.get("metric") == "success rate" else ""
+                if success else ""
             lines += [f"## {task}, {steps:,} control steps{metric}", "",
                       "| | seeds | return | vs L-only (mean / worst) | % on large | FLOPs / step | FLOPs reduction "
                       "| per seed: return (% on large) |",
@@ -299,10 +302,10 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                 lines.append(f"| paper, Table III (2.5M steps, 5 seeds) | 5 | {p['ours']} (L-only {p['l_only']}, "
                              f"S-only {p['s_only']}) | {p['ours'] / p['l_only']:.2f} | {p['large_pct']}% | "
                              f"{paper_flops:,.0f} | {p['flops_reduction_pct']}% | |")
-            for ref in l_only:
+            for ref, mean in l_only:
                 if ref.results[0]["steps"] != steps:
                     lines.append(f"vs L-only: against {ref.label} at {ref.results[0]['steps']:,} steps "
-                                 f"({_mean_of(ref):.1f}), there is none at {steps:,}.")
+                                 f"({mean:.1f}), there is none at {steps:,}.")
             if spec.note:
                 lines.append(f"Note: {spec.note}.")
             lines.append("")
@@ -310,7 +313,7 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                 for v, r in zip(vs, rows):
                     if r["mode"] != "asym":
                         continue
-                    l_mean = _mean_of(refs.get(id(v)))
+                    l_mean = refs[id(v)][1]
                     need = max(MEAN_RATIO, p["ours"] / p["l_only"]) if p["l_only"] else MEAN_RATIO
                     if p["l_only"] and p["l_only"] < 0:
                         need = MEAN_RATIO
