@@ -47,6 +47,10 @@ class ObsNormalizer:
         self.var[...] = (self.var * c + v * n + delta * delta * (c * n / total)) / total
         self.mean += delta * (n / total)
         self.count[0] = total
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Derive what `apply` uses from the statistics."""
         self.shift[...] = self.mean
         self.inv_std[...] = 1.0 / np.maximum(np.sqrt(self.var), self.floor)
 
@@ -83,8 +87,7 @@ class ObsNormalizer:
         self.mean[...] = t[f"{prefix}.mean"]
         self.var[...] = t[f"{prefix}.var"]
         self.count[...] = t[f"{prefix}.count"]
-        self.shift[...] = self.mean
-        self.inv_std[...] = 1.0 / np.maximum(np.sqrt(self.var), self.floor)
+        self._refresh()
 
 
 def raw_input_critic(cfg, tensors: dict[str, np.ndarray], prefix: str, units: int) -> MLP:
