@@ -167,3 +167,11 @@ def test_a_success_rate_near_zero_gives_no_ratio_and_only_the_flops_target(tmp_p
     assert "| ours | 1 | 0.500 +- 0.000 | - | 40.0% |" in text          # no L-only worth scaling by
     assert "- ours: FLOPs met (50.0% fewer, target >= 46.4%)" in text
     assert "- ours: FLOPs **missed** (10.0% fewer, target >= 46.4%)" in text
+
+
+def test_figures_in_a_folder_beside_the_report_are_linked_relative_to_it(tmp_path):
+    t = lambda mode, seed: Trial("walker-stand", mode, seed, 300)  # noqa: E731
+    write(tmp_path / "res", [result(t("large", 0), 970.0, 1.0, 0.0, 12803), result(t("asym", 0), 950.0, 0.1, 0.8)])
+    text = report(tmp_path / "res", tmp_path / "docs" / "results.md", figures=tmp_path / "figs")
+    assert "](../figs/walker-stand-300-curves.png)" in text
+    assert (tmp_path / "figs" / "walker-stand-300-curves.png").stat().st_size > 1000

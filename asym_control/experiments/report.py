@@ -9,6 +9,7 @@ people, PNG figures beside it.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,11 @@ def _stats(values) -> tuple[float, float]:
 
 def _fmt(x: float, digits: int = 1) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
+
+
+def _link(path: Path, out: Path) -> str:
+    """Return the path of a figure as the Markdown file `out` links it: relative, wherever each lies."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(out).resolve().parent)).as_posix()
 
 
 def _flag_groups(args: tuple[str, ...]) -> set[str]:
@@ -327,7 +333,7 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                         f"{name} {'met' if ok else '**missed**'} ({text})" for name, ok, text in checks))
                 lines.append("")
             fig = _curves_png(f"{task} ({steps:,} steps)", vs, figures / f"{task}-{steps}-curves.png")
-            lines += [f"![{task} learning curves]({fig.relative_to(out.parent)})", ""]
+            lines += [f"![{task} learning curves]({_link(fig, out)})", ""]
             walls = ", ".join(f"{r['label']} {r['wall'] / 60:.0f} min" for r in rows)
             lines.append(f"Training wall time (all seeds, one CPU each): {walls}.")
             lines.append("")
@@ -349,7 +355,7 @@ def report(results_dir: Path, out: Path, figures: Path | None = None) -> str:
                                    large_fraction=float(np.mean([r["eval"]["large_fraction"] for r in v.results]))))
             png = sweep_plot(points, f"{task}: return and share on large vs lambda ({steps:,} steps)",
                              figures / f"{task}-{steps}-lambda")[0]
-            lines += [f"![{task} lambda sweep]({png.relative_to(out.parent)})", ""]
+            lines += [f"![{task} lambda sweep]({_link(png, out)})", ""]
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
