@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from asym_control.learning.dqn import DQN, DQNConfig
-from asym_control.learning.nets import MLP, Adam
+from asym_control.learning.nets import MLP, Adam, relu_
 from asym_control.learning.sac import LOG_STD_MAX, LOG_STD_MIN, SAC, SACConfig, TANH_EPS
 
 torch.set_default_dtype(torch.float64)
@@ -28,11 +28,13 @@ def torch_forward(params, x, activation):
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("ensemble", [1, 2])
-def test_mlp_backward_matches_autograd(activation, ensemble):
+# the second: a critic's one-unit head, and a batch past relu_'s switch of loops
+@pytest.mark.parametrize("sizes, batch", [([5, 7, 6, 3], 11), ([5, 70, 64, 1], 80)])
+def test_mlp_backward_matches_autograd(activation, ensemble, sizes, batch):
     rng = np.random.default_rng(0)
-    net = MLP([5, 7, 6, 3], activation, ensemble=ensemble, rng=rng)
-    x = rng.standard_normal((11, 5)).astype(np.float32)
-    dout = rng.standard_normal((ensemble, 11, 3)).astype(np.float32)
+    net = MLP(sizes, activation, ensemble=ensemble, rng=rng)
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    dout = rng.standard_normal((ensemble, batch, sizes[-1])).astype(np.float32)
     out, cache = net.forward(x, keep=True)
     dx = net.backward(cache, dout, need_input_grad=True)
     for k in range(ensemble):
@@ -45,6 +47,27 @@ def test_mlp_backward_matches_autograd(activation, ensemble):
             np.testing.assert_allclose(p_np[k], p_t.grad.numpy(), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(dx[k], xt.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(net.input_grad(cache, dout), dx, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 256, 64)])   # both of relu_'s loops
+def test_relu_in_place_is_numpys_maximum_bit_for_bit(shape):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal(shape).astype(np.float32)
+    z.flat[:4] = [-0.0, np.nan, -np.inf, np.inf]
+    want = np.maximum(z, 0.0)
+    relu_(z)
+    assert z.dtype == np.float32 and np.array_equal(z.view(np.uint32), want.view(np.uint32))
+
+
+def test_one_unit_layer_backward_is_the_matmul_bit_for_bit():
+    rng = np.random.default_rng(1)
+    net = MLP([6, 9, 1], ensemble=2, rng=rng)
+    _, cache = net.forward(rng.standard_normal((40, 6)).astype(np.float32), keep=True)
+    dout = rng.standard_normal((2, 40, 1)).astype(np.float32)
+    w = net.params[2]
+    h = cache[1]
+    want = np.matmul(np.matmul(dout, np.swapaxes(w, -1, -2)) * (h > 0), np.swapaxes(net.params[0], -1, -2))
+    assert np.array_equal(net.input_grad(cache, dout), want)
 
 
 def test_adam_matches_torch():

