@@ -88,6 +88,7 @@ def test_tables_v_and_vi_and_the_n_omega_sweep_pair_each_variant_with_its_ablati
     rs += [result(t(s, cur + ("--no-cost",)), 960.0, 1.0, 0.0) for s in range(2)]
     rs += [result(t(s, ("--separate-buffers",) + cur), r, 0.3, 0.6) for s, r in enumerate((900.0, 920.0))]
     rs += [result(t(0, cur, n), 930.0 + n, 0.1, 0.8) for n in (1, 2, 10)]
+    rs += [result(Trial("walker-stand", "large", s, 300), r, 1.0, 0.0) for s, r in enumerate((960.0, 980.0))]
     write(tmp_path / "res", rs)
     text = report(tmp_path / "res", tmp_path / "results.md")
     assert "## walker-stand: Table V, with and without the cost term" in text
@@ -100,6 +101,10 @@ def test_tables_v_and_vi_and_the_n_omega_sweep_pair_each_variant_with_its_ablati
     n_omega = text.split("## walker-stand: n_omega, ours (--schedule curriculum) at 300 steps")[1]
     # the variant without --n-omega is the default's row
     assert [line.split(" | ")[0] for line in n_omega.splitlines()[4:8]] == ["| 1", "| 2", "| 5", "| 10"]
+    # each against the L-only of its budget: 931 / 970 = 0.96; the default's worst seed, 940 / 970 = 0.97
+    assert n_omega.splitlines()[4].startswith("| 1 | 1 | 931.0 +- 0.0 | 0.96 / 0.96 | 10.0% |")
+    assert n_omega.splitlines()[6].startswith("| 5 | 2 | 945.0 +- 5.0 | 0.97 / 0.97 |")
+    assert "vs L-only: against L-only at 300 steps (2 seeds, mean 970.0)." in n_omega
 
 
 def test_bad_results_folders_are_refused_with_the_reason(tmp_path):
