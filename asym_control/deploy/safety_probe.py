@@ -20,6 +20,7 @@ import numpy as np
 from asym_control.robot.arm import ARM_JOINTS
 
 CONTROLLER_TOPIC = "/forward_position_controller/commands"
+REPLY_S = 5.0      # s to wait for a lifecycle service's reply before asking the node's state
 
 
 def start_safety_process(params: dict, log_path) -> subprocess.Popen:
@@ -84,14 +85,53 @@ class SafetyProbe:
                 raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
             time.sleep(0.005)
 
+    def _reply(self, client, request, timeout: float):
+        """Return the service's response, or None (the request abandoned) after `timeout` without one."""
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                client.remove_pending_request(future)
+                return None
+            time.sleep(0.005)
+        return future.result()
+
+    def state(self, timeout: float = 30.0) -> int | None:
+        """Return the safety node's lifecycle state id (lifecycle_msgs/State), or None without a reply."""
+        from lifecycle_msgs.srv import GetState
+
+        r = self._reply(self._client(GetState, "/asym/safety/get_state", timeout), GetState.Request(), timeout)
+        return None if r is None else int(r.current_state.id)
+
     def transition(self, transition_id: int, timeout: float = 30.0) -> bool:
-        from lifecycle_msgs.msg import Transition
+        """
+        Ask for a lifecycle transition; return whether the node made it.
+
+        DDS can lose a request sent as the service is discovered, or its reply. A request without
+        a reply after REPLY_S is abandoned and the node's state asked (which changes nothing): the
+        transition is sent again only if the node has not made it.
+        """
+        from lifecycle_msgs.msg import State, Transition
         from lifecycle_msgs.srv import ChangeState
 
+        goal = {Transition.TRANSITION_CONFIGURE: State.PRIMARY_STATE_INACTIVE,
+                Transition.TRANSITION_ACTIVATE: State.PRIMARY_STATE_ACTIVE,
+                Transition.TRANSITION_DEACTIVATE: State.PRIMARY_STATE_INACTIVE,
+                Transition.TRANSITION_CLEANUP: State.PRIMARY_STATE_UNCONFIGURED}[transition_id]
         client = self._client(ChangeState, "/asym/safety/change_state", timeout)
-        future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
-        self.wait(future.done, timeout, "a lifecycle transition")
-        return bool(future.result().success)
+        deadline, retried = time.monotonic() + timeout, False
+        while time.monotonic() < deadline:
+            r = self._reply(client, ChangeState.Request(transition=Transition(id=transition_id)), REPLY_S)
+            if r is not None and (r.success or not retried):
+                return bool(r.success)
+            # no reply, or a refusal of a resent request: the node's state says whether it was made
+            state = self.state(REPLY_S)
+            if state == goal:
+                return True
+            if r is not None:
+                return False
+            retried = True
+        raise TimeoutError(f"timed out after {timeout:g} s waiting for a lifecycle transition")
 
     def _client(self, kind, service: str, timeout: float):
         """One client per service, made and matched once (a new client would be discovered anew)."""

@@ -9,6 +9,12 @@ refusal, not a storm. A refused configure is final: the node's configuration is 
 node exits with status 1 and the reason, which stops `asym-control launch`. Used by both
 launchers (launch/arm.launch.py and `asym-control launch arm`).
 
+A request can go unanswered: DDS may drop a request sent just as the service was discovered, or
+its response (the service's and the client's ends are matched separately), and a loaded machine
+can make that likely. A request with no reply after `reply_timeout_s` is abandoned, and the
+manager asks the node's state again (get_state, which changes nothing) and goes on from there,
+so a transition is never sent twice to a node that has made it.
+
 Deactivation on shutdown is the safety node's own (it sends a hold when its process is stopped),
 so that it does not depend on this node outliving it.
 """
@@ -32,6 +38,8 @@ class _Managed:
         self.get = node.create_client(GetState, f"{name}/get_state")
         self.stage = "find"      # find -> configure -> wait -> activate -> active | failed
         self.future = None
+        self.client = None       # the client `future` waits on, and since when
+        self.sent = 0.0
         self.next_try = 0.0
         self.said_waiting = False
 
@@ -43,12 +51,16 @@ class LifecycleManagerNode(Node):
         self.declare_parameter("wait_for_topic", JOINT_STATES)
         self.declare_parameter("state_fresh_s", 0.5)
         self.declare_parameter("retry_s", 1.0)
+        self.declare_parameter("reply_timeout_s", 5.0)
         names = [n for n in self.get_parameter("managed_nodes").value if n]
         if not names:
             raise ValueError("managed_nodes is empty")
         self.topic = self.get_parameter("wait_for_topic").value
         self.fresh_s = float(self.get_parameter("state_fresh_s").value)
         self.retry_s = float(self.get_parameter("retry_s").value)
+        self.reply_timeout_s = float(self.get_parameter("reply_timeout_s").value)
+        if not self.reply_timeout_s > 0:
+            raise ValueError(f"reply_timeout_s must be > 0, got {self.reply_timeout_s}")
         self.managed = [_Managed(self, n) for n in names]
         self.t_state = -float("inf")
         self.create_subscription(JointState, self.topic, self.on_state, CONTROL_QOS)
@@ -70,21 +82,32 @@ class LifecycleManagerNode(Node):
             if m.future.done():
                 result, m.future = m.future.result(), None
                 self._done(m, result)
+            elif now - m.sent > self.reply_timeout_s:
+                m.client.remove_pending_request(m.future)
+                m.future = None
+                service = self.resolve_service_name(m.client.srv_name)
+                self.get_logger().warning(f"no reply from {service} in {self.reply_timeout_s:g} s ({m.stage}); "
+                                          "asking the node's state again")
+                m.stage = "find"
             return
         if m.stage == "find":
             if m.get.service_is_ready():
-                m.future = m.get.call_async(GetState.Request())
+                self._call(m, m.get, GetState.Request())
         elif m.stage == "configure":
-            m.future = m.change.call_async(ChangeState.Request(
-                transition=Transition(id=Transition.TRANSITION_CONFIGURE)))
+            self._call(m, m.change, ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE)))
         elif m.stage == "wait":
             if now - self.t_state <= self.fresh_s:
                 m.stage = "activate"
-                m.future = m.change.call_async(ChangeState.Request(
-                    transition=Transition(id=Transition.TRANSITION_ACTIVATE)))
+                self._call(m, m.change,
+                           ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE)))
             elif not m.said_waiting:
                 m.said_waiting = True
                 self.get_logger().info(f"waiting for {self.topic} before activating {m.get.srv_name.rsplit('/', 1)[0]}")
+
+    @staticmethod
+    def _call(m: _Managed, client, request) -> None:
+        m.client, m.sent = client, time.monotonic()
+        m.future = client.call_async(request)
 
     def _done(self, m: _Managed, result) -> None:
         name = m.change.srv_name.rsplit("/", 1)[0]
