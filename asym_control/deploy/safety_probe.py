@@ -88,12 +88,11 @@ class SafetyProbe:
     def _reply(self, client, request, timeout: float):
         """Return the service's response, or None (the request abandoned) after `timeout` without one."""
         future = client.call_async(request)
-        deadline = time.monotonic() + timeout
-        while not future.done():
-            if time.monotonic() > deadline:
-                client.remove_pending_request(future)
-                return None
-            time.sleep(0.005)
+        try:
+            self.wait(future.done, timeout, client.srv_name)
+        except TimeoutError:
+            client.remove_pending_request(future)
+            return None
         return future.result()
 
     def state(self, timeout: float = 30.0) -> int | None:

@@ -210,17 +210,18 @@ def _ablation_tables(task: str, spec, groups: list[Variant]) -> list[str]:
             continue
         label = "ours" + (f" ({' '.join(args)})" if args else "")
         ref = _l_only_of(vs[0], [u for u in groups if u.task == task], steps)
+        ref_mean = _mean_of(ref)
         lines += [f"## {task}: n_omega, {label} at {steps:,} steps", "",
                   "| n_omega | seeds | return | vs L-only (mean / worst) | % on large | FLOPs / step | "
                   "FLOPs reduction |", "|---|---|---|---|---|---|---|"]
         for v in sorted(vs, key=lambda v: v.n_omega or default):
-            r = _row(v, _mean_of(ref))
+            r = _row(v, ref_mean)
             vs_l = f"{r['ratio']:.2f} / {r['worst']:.2f}" if r["ratio"] is not None else "-"
             lines.append(f"| {v.n_omega or default} | {r['seeds']} | {_fmt(r['mean'])} +- {_fmt(r['std'])} | "
                          f"{vs_l} | {_fmt(r['large'])}% | {_fmt(r['flops'], 0)} | {_fmt(r['reduction'])}% |")
         if ref is not None:
             lines.append(f"\nvs L-only: against {ref.label} at {ref.results[0]['steps']:,} steps ({len(ref.results)} "
-                         f"seeds, mean {_mean_of(ref):.1f}). FLOPs / step: the master's cost is amortised over "
+                         f"seeds, mean {ref_mean:.1f}). FLOPs / step: the master's cost is amortised over "
                          f"n_omega control steps, so at n_omega 1 it is paid at every step.")
         lines.append("")
     return lines
