@@ -189,7 +189,6 @@ def spin_executor(executor, until=None) -> None:
 
     import rclpy
     from rclpy.executors import ExternalShutdownException
-    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
     # everything made at start-up (models, MuJoCo, message classes) moves out of the collector's
     # reach: a full collection over it takes milliseconds, a missed control period at 500 Hz
@@ -200,9 +199,12 @@ def spin_executor(executor, until=None) -> None:
             executor.spin_once(timeout_sec=0.1)
     except ExternalShutdownException:
         pass
-    except (_rclpy.RCLError, _rclpy.InvalidHandle):
-        # Ctrl-C (rclpy's handler shuts the context down at once) while a callback was publishing:
-        # the publish finds its context gone. That is the shutdown asked for, not a failure
+    except RuntimeError:
+        # Ctrl-C (rclpy's handler shuts the context down at once) while a callback was publishing,
+        # or while spin_once was building its wait set: the publish finds its context gone
+        # (RCLError), a handle was destroyed (InvalidHandle), or pybind11 cannot convert a handle
+        # it no longer has (a plain RuntimeError, seen under load). All three derive from
+        # RuntimeError; with the context down it is the shutdown asked for, not a failure
         if rclpy.ok(context=executor.context):
             raise
 
