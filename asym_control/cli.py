@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     from asym_control.baselines.distill import METHODS
     from asym_control.deploy.quantized import PRECISIONS, RUNTIMES
     from asym_control.tasks.registry import TASKS
+    from asym_control.training.config import DEFAULT_SCHEDULE, SCHEDULES
 
     p = argparse.ArgumentParser(prog="asym-control", description=(
         "Cost-aware deep-RL control: a master policy switching between a small and a large "
@@ -113,12 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the master's discount per control step, in place of --gamma's (a macro step of k "
                         "control steps is discounted by its k-th power)")
     t.add_argument("--no-cost", action="store_true", help="ablation: no cost term in the master's reward")
-    t.add_argument("--schedule", choices=("paper", "curriculum"), default="paper",
-                   help="the master's schedules: paper (lambda from the start, epsilon over 10%% of the run, "
-                        "plain epsilon-greedy) or curriculum (lambda 0 for the first third, then a linear "
-                        "ramp over the second, epsilon over two thirds, exploratory choices held 10 "
-                        "decisions, the master's replay 10%% of the run: docs/master-collapse.md); the flags "
-                        "below override either")
+    t.add_argument("--schedule", choices=SCHEDULES, default=DEFAULT_SCHEDULE,
+                   help="the master's schedules: curriculum (the default: lambda 0 for the first third, then a "
+                        "linear ramp over the second, epsilon over two thirds, exploratory choices held 10 "
+                        "decisions, the master's replay 10%% of the run) or paper (Table I's: lambda from the "
+                        "start, epsilon over 10%% of the run, plain epsilon-greedy, which lets the master "
+                        "settle on small before large is any good: docs/master-collapse.md); the flags below "
+                        "override either")
     t.add_argument("--exploration-steps", type=_positive(int), default=None,
                    help="control steps over which the master's epsilon decays (default: 10%% of --steps)")
     t.add_argument("--exploration-unit", choices=("macro", "episode"), default="macro",
@@ -492,6 +494,7 @@ def train_config(a):
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
                        fit_gate=a.fit_gate,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],
+                       schedule=a.schedule,
                        checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
                        episode_steps=a.episode_steps, parallel=not a.single_process,
                        eval_every=a.eval_every, eval_episodes=a.eval_episodes)
@@ -556,7 +559,8 @@ def cmd_sweep(a) -> int:
     import shlex
 
     from asym_control.experiments.grid import GridError, expand, parse_seeds
-    from asym_control.experiments.sweep import result_path, sweep
+    from asym_control.experiments.results import finished_names
+    from asym_control.experiments.sweep import sweep
 
     def numbers(text, kind, name):
         if text is None:
@@ -582,8 +586,9 @@ def cmd_sweep(a) -> int:
                     numbers(a.n_omegas, int, "--n-omegas"), asym_args, common_args,
                     [x for x in a.ablations.split(",") if x])
     if a.dry_run:
+        finished = finished_names(a.results)
         for t in trials:
-            state = "done" if result_path(a.results, t).is_file() else "to run"
+            state = "done" if t.name in finished else "to run"
             print(f"{t.name}  [{state}]  asym-control train {' '.join(t.train_argv(a.work_dir / t.name))}")
         return 0
     try:

@@ -343,12 +343,19 @@ def test_the_curriculum_schedule_is_thirds_of_the_run_fixed_in_control_steps(tmp
     assert schedule_settings("curriculum", 2_500_000)["master_buffer"] == 50_000
     assert schedule_settings("curriculum", 100_000, n_omega=10)["master_buffer"] == 1_000
     assert schedule_settings("curriculum", 90)["master_buffer"] == 32           # at least a batch
-    # through the CLI, into the run's config (a resumed run keeps it, as every schedule setting)
+    # train's default, through the CLI, into the run's config (a resumed run keeps it, as every
+    # schedule setting); the paper's is asked for by name
     import json
     import subprocess
     import sys
+
+    from asym_control.cli import build_parser, train_config
+    paper = train_config(build_parser().parse_args(["train", "--task", "walker-stand", "--steps", "300000",
+                                                    "--out", "x", "--schedule", "paper"]))
+    assert (paper.schedule, paper.cost_free_steps, paper.cost_warmup_steps, paper.dqn.exploration_steps,
+            paper.dqn.exploration_hold, paper.dqn.buffer_size) == ("paper", 0, 0, 30_000, 1.0, 50_000)
     r = subprocess.run([sys.executable, "-m", "asym_control.cli", "train", "--task", "walker-stand", "--steps", "90",
-                        "--schedule", "curriculum", "--exploration-hold", "3", "--master-buffer", "40",
+                        "--exploration-hold", "3", "--master-buffer", "40",
                         "--episode-steps", "30",
                         "--learning-starts", "30", "--eval-every", "0", "--out", str(tmp_path / "run"),
                         "--no-progress", "--single-process"], capture_output=True, text=True, timeout=300)
@@ -357,6 +364,7 @@ def test_the_curriculum_schedule_is_thirds_of_the_run_fixed_in_control_steps(tmp
     assert (c["cost_free_steps"], c["cost_warmup_steps"], c["dqn"]["exploration_steps"]) == (30, 30, 60)
     assert c["dqn"]["exploration_hold"] == 3.0
     assert c["dqn"]["buffer_size"] == 40
+    assert c["schedule"] == "curriculum"
 
 
 def test_correlated_exploration_noise_has_unit_variance_and_the_asked_correlation():

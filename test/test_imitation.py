@@ -202,7 +202,7 @@ def test_a_missing_teacher_is_refused_with_the_reason(tmp_path):
 
 def test_flops_names_the_width_matched_to_the_agents_results():
     import json
-    args = "--cost-free 100000 --cost-warmup 100000 --exploration-steps 200000 --exploration-hold 10"
+    args = "--schedule paper --cost-free 100000 --cost-warmup 100000 --exploration-steps 200000 --exploration-hold 10"
     r = _cli("flops", "--task", "walker-stand", "--match", str(RESULTS), f"--match-args={args}",
              "--match-steps", "300000")
     assert r.returncode == 0, r.stderr
@@ -218,7 +218,9 @@ def test_flops_names_the_width_matched_to_the_agents_results():
 def test_the_match_takes_n_omega_and_lambda_from_the_flags_and_the_defaults_without_them():
     import json
     files = [json.loads(p.read_text()) for p in RESULTS.glob("walker-stand-asym-*.json")]
-    for args, n_omega in (("--schedule curriculum", None), ("--schedule curriculum --n-omega 10", 10)):
+    # flags that name no schedule mean train's default, as a sweep names its trials
+    for args, n_omega in (("--schedule curriculum", None), ("", None), ("--schedule curriculum --n-omega 10", 10),
+                          ("--n-omega 10", 10)):
         want = sorted(f["eval"]["flops_per_inference"] for f in files if f["trial"]["steps"] == 300000
                       and f["trial"]["train_args"] == ["--schedule", "curriculum"] and f["trial"]["n_omega"] == n_omega
                       and f["trial"]["cost_lambda"] is None)

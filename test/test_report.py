@@ -10,12 +10,12 @@ import pytest
 
 from asym_control.experiments.grid import Trial
 from asym_control.experiments.report import report
-from asym_control.experiments.results import ResultError, load, trial_of_run
+from asym_control.experiments.results import RESULT_VERSION, ResultError, finished_names, load, trial_of_run, upgrade
 
 
 def result(trial: Trial, ret: float, large: float, reduction: float, flops: float = 1000.0) -> dict:
     curve = [{"step": s, "return_mean": ret * s / 300} for s in (100, 200, 300)]
-    return {"version": 1, "name": trial.name, "trial": trial.as_dict(), "steps": trial.steps,
+    return {"version": RESULT_VERSION, "name": trial.name, "trial": trial.as_dict(), "steps": trial.steps,
             "train_wall_time_s": 60.0, "machine": "2 cores, x86_64, Python 3.11", "curve": curve,
             "eval": {"return_mean": ret, "return_std": 1.0, "large_fraction": large, "flops_reduction": reduction,
                      "flops_per_inference": flops, "episodes": 50}}
@@ -126,10 +126,39 @@ def test_a_run_trained_by_hand_gives_the_trial_a_sweep_would_name_alike(tmp_path
     cmd = ("asym-control train --task finger-spin --mode asym --seed 2 --steps 300000 --out runs/x "
            "--single-process --no-progress --cost-free 100000 --lambda 0.001")
     (run / "invocations.jsonl").write_text(json.dumps({"command": cmd}) + "\n")
-    (run / "config.json").write_text(json.dumps({"task": "finger-spin", "mode": "asym", "seed": 2, "steps": 300000}))
+    config = {"task": "finger-spin", "mode": "asym", "seed": 2, "steps": 300000, "schedule": "curriculum"}
+    (run / "config.json").write_text(json.dumps(config))
     trial = trial_of_run(run)
-    assert trial == Trial("finger-spin", "asym", 2, 300000, 1e-3, None, ("--cost-free", "100000"))
-    assert trial.name == Trial("finger-spin", "asym", 2, 300000, 0.001, None, ("--cost-free", "100000")).name
+    # the schedule the run's config records (train's default here) is named, as the grid names it
+    from asym_control.experiments.grid import expand
+    swept = expand(["finger-spin"], ["asym"], [2], 300000, lambdas=[0.001], train_args=["--cost-free", "100000"])[0]
+    assert trial == Trial("finger-spin", "asym", 2, 300000, 1e-3, None,
+                          ("--schedule", "curriculum", "--cost-free", "100000")) == swept
+    assert trial.name == swept.name
+    # a run made before configs recorded the schedule had the paper's, then the default
+    del config["schedule"]
+    (run / "config.json").write_text(json.dumps(config))
+    assert trial_of_run(run).train_args == ("--schedule", "paper", "--cost-free", "100000")
+
+
+def test_results_of_version_1_name_the_paper_schedule_they_were_trained_with(tmp_path):
+    def old(mode, args=()):
+        return dict(result(Trial("walker-stand", mode, 0, 300, None, 5, args), 900.0, 0.1, 0.8), version=1)
+    unnamed, named, l_only = old("asym", ("--fit-gate",)), old("asym", ("--schedule", "curriculum")), old("large")
+    up = upgrade(unnamed)
+    assert up["version"] == RESULT_VERSION and up["trial"]["train_args"] == ["--schedule", "paper", "--fit-gate"]
+    assert up["name"] == Trial("walker-stand", "asym", 0, 300, None, 5, ("--schedule", "paper", "--fit-gate")).name
+    assert unnamed["trial"]["train_args"] == ["--fit-gate"]          # a copy: the file's contents are left alone
+    for r in (named, l_only):                                       # nothing to name: only the version moves
+        assert {**upgrade(r), "version": 1} == r
+    with pytest.raises(ResultError, match="version 3"):
+        upgrade(dict(unnamed, version=3))
+    write(tmp_path / "res", [unnamed, named, l_only])
+    assert sorted(r["name"] for r in load(tmp_path / "res")) == sorted([up["name"], named["name"], l_only["name"]])
+    # a sweep finds the old file under either name, so it neither redoes it nor takes it for the default's
+    assert finished_names(tmp_path / "res") == {unnamed["name"], up["name"], named["name"], l_only["name"]}
+    text = report(tmp_path / "res", tmp_path / "results.md")
+    assert "| ours (n_omega 5, --schedule paper --fit-gate) | 1 |" in text
 
 
 def test_fetch_is_scored_by_its_success_rate(tmp_path):

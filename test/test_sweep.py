@@ -27,9 +27,13 @@ TINY = "--episode-steps 40 --learning-starts 40 --eval-every 0 --checkpoint-ever
 def test_the_grid_multiplies_the_masters_settings_for_asym_trials_only():
     trials = expand(["walker-stand"], ["asym", "large"], [0, 1], 1000, lambdas=[1e-2, 1e-3], n_omegas=[5])
     names = [t.name for t in trials]
-    assert names == ["walker-stand-asym-s0-1k-lambda0.01-nomega5", "walker-stand-asym-s0-1k-lambda0.001-nomega5",
-                     "walker-stand-asym-s1-1k-lambda0.01-nomega5", "walker-stand-asym-s1-1k-lambda0.001-nomega5",
+    # the asym trials name train's default schedule (54cc08a8: "--schedule curriculum")
+    assert names == ["walker-stand-asym-s0-1k-lambda0.01-nomega5-54cc08a8",
+                     "walker-stand-asym-s0-1k-lambda0.001-nomega5-54cc08a8",
+                     "walker-stand-asym-s1-1k-lambda0.01-nomega5-54cc08a8",
+                     "walker-stand-asym-s1-1k-lambda0.001-nomega5-54cc08a8",
                      "walker-stand-large-s0-1k", "walker-stand-large-s1-1k"]
+    assert trials[0].train_args == ("--schedule", "curriculum")
     argv = trials[1].train_argv(Path("out"))
     assert argv[argv.index("--lambda") + 1] == "0.001" and argv[argv.index("--n-omega") + 1] == "5"
     # extra flags change the name (a hash of them), so results of other settings are not taken for these
@@ -37,6 +41,21 @@ def test_the_grid_multiplies_the_masters_settings_for_asym_trials_only():
     b = expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--cost-free", "20"])[0]
     assert a.name != b.name and a.name.startswith("walker-stand-asym-s0-1k-")
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+
+
+def test_an_asym_trial_names_its_schedule_and_the_default_is_trains():
+    from asym_control.cli import build_parser
+    from asym_control.training.config import DEFAULT_SCHEDULE
+
+    default = build_parser().parse_args(["train", "--task", "walker-stand", "--steps", "1", "--out", "x"]).schedule
+    assert default == DEFAULT_SCHEDULE == "curriculum"
+    named = expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--schedule", "curriculum"])[0]
+    unnamed = expand(["walker-stand"], ["asym"], [0], 1000)[0]
+    assert named == unnamed                     # the same trial, so a grid resumes it either way
+    paper = expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--fit-gate", "--schedule", "paper"])[0]
+    assert paper.train_args == ("--fit-gate", "--schedule", "paper") and paper.name != unnamed.name
+    flagged = expand(["walker-stand"], ["asym"], [0], 1000, common_args=["--gamma", "0.95"])[0]
+    assert flagged.train_args == ("--schedule", "curriculum", "--gamma", "0.95")
 
 
 def test_ablations_add_a_variant_of_every_asym_trial():

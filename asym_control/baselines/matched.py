@@ -68,13 +68,16 @@ def matched_to_results(results_dir, task: str, train_args: str | None = None,
         # n_omega and lambda are a trial's own fields, not among its flags: --n-omega / --lambda in
         # the given flags choose them, and without them the agent at the defaults is meant
         from asym_control.children import split_flags
+        from asym_control.experiments.grid import with_schedule
         fields, rest = split_flags(shlex.split(train_args), {"--n-omega": 1, "--lambda": 1})
         try:
             n_omega = int(fields["--n-omega"]) if "--n-omega" in fields else None
             lam = float(fields["--lambda"]) if "--lambda" in fields else None
         except (TypeError, ValueError):
             raise MatchError(f"--match-args: not a number in {train_args!r}") from None
-        found = [v for v in found if list(v.train_args) == rest and v.n_omega == n_omega and v.cost_lambda == lam]
+        # as a sweep names them: the schedule train's default when the flags name none
+        flags = list(with_schedule(rest))
+        found = [v for v in found if list(v.train_args) == flags and v.n_omega == n_omega and v.cost_lambda == lam]
     if steps is not None:
         found = [v for v in found if v.results[0]["trial"]["steps"] == steps]
 

@@ -3,7 +3,8 @@ A grid of trials: tasks x modes x seeds x lambda x n_omega, each one `asym-contr
 
 lambda and n_omega belong to the master, so they multiply the asym trials only; L-only and
 S-only trials appear once per (task, seed). Extra training flags (a cost curriculum, say) apply
-to the asym trials too. A trial's name says all of it and is the name of its result file, so a
+to the asym trials too; an asym trial names its schedule (`--schedule`, train's default when
+none is given). A trial's name says all of it and is the name of its result file, so a
 grid run again skips the trials whose results are in.
 """
 
@@ -58,6 +59,19 @@ class Trial:
                 "cost_lambda": self.cost_lambda, "n_omega": self.n_omega, "train_args": list(self.train_args)}
 
 
+def with_schedule(args) -> tuple[str, ...]:
+    """
+    Return an asym trial's flags with its schedule named: `--schedule` first when the flags lack it.
+
+    `asym-control train`'s default schedule is then part of the trial's name, so a grid resumed
+    after the default changes never takes a result of the old default for one of the new.
+    """
+    from asym_control.training.config import DEFAULT_SCHEDULE
+
+    args = tuple(args)
+    return args if "--schedule" in args else ("--schedule", DEFAULT_SCHEDULE) + args
+
+
 # the paper's ablations (Tables V and VI), each one more variant of every asym trial
 ABLATIONS = {"no-cost": ("--no-cost",), "separate-buffers": ("--separate-buffers",)}
 
@@ -99,8 +113,8 @@ def expand(tasks, modes, seeds, steps: int, lambdas=(None,), n_omegas=(None,),
                 for extra in variants:
                     for lam in lambdas:
                         for n in n_omegas:
-                            trials.append(Trial(task, mode, int(seed), steps, lam, n,
-                                                tuple(common_args) + tuple(train_args) + extra))
+                            trials.append(Trial(task, mode, int(seed), steps, lam, n, with_schedule(
+                                tuple(common_args) + tuple(train_args) + extra)))
     names = [t.name for t in trials]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -22,7 +22,9 @@ from pathlib import Path
 from asym_control.children import split_flags
 from asym_control.experiments.grid import Trial
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2
+"""2: an asym trial's flags name its schedule (`--schedule`); version 1 left the paper's, then
+train's default, unnamed, and `upgrade` names it"""
 CURVE_KEYS = ("step", "return_mean", "return_std", "large_fraction", "flops_reduction",
               "small_alone_return", "large_alone_return", "wall_time_s")
 # flags of `asym-control train` that are the trial's axes or say nothing about what is trained
@@ -61,9 +63,35 @@ def trial_of_run(run_dir: Path) -> Trial:
         raise ResultError(f"{run_dir}: the first command is not asym-control train: {inv[0]['command']}")
     axes, rest = split_flags(argv[2:], _AXES)
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
+    if cfg["mode"] == "asym" and "--schedule" not in rest:
+        # the schedule the run was made with, which its config records (a run made before it did
+        # had the paper's, then the default)
+        rest = ["--schedule", cfg.get("schedule", "paper")] + list(rest)
     return Trial(cfg["task"], cfg["mode"], int(cfg["seed"]), int(cfg["steps"]),
                  float(axes["--lambda"]) if "--lambda" in axes else None,
                  int(axes["--n-omega"]) if "--n-omega" in axes else None, tuple(rest))
+
+
+def upgrade(result: dict) -> dict:
+    """
+    Return a result file's contents at RESULT_VERSION (a copy; the commands it records are kept as run).
+
+    Version 1 to 2: an asym trial whose flags name no schedule was trained with the paper's, train's
+    default then; its flags and name get `--schedule paper`.
+    """
+    result = json.loads(json.dumps(result))
+    version = result.get("version", 1)
+    if version > RESULT_VERSION:
+        raise ResultError(f"result {result.get('name')!r} is of version {version}; this asym-control reads "
+                          f"up to {RESULT_VERSION}")
+    if version == 1:
+        t = result["trial"]
+        if t["mode"] == "asym" and "--schedule" not in t["train_args"]:
+            t["train_args"] = ["--schedule", "paper"] + list(t["train_args"])
+            result["name"] = Trial(t["task"], t["mode"], int(t["seed"]), int(t["steps"]), t["cost_lambda"],
+                                   t["n_omega"], tuple(t["train_args"])).name
+        result["version"] = RESULT_VERSION
+    return result
 
 
 def collect(run_dir: Path, trial: Trial, evaluation: dict, eval_command: str, node_id: str | None = None,
@@ -121,18 +149,31 @@ def collect_distilled(run_dir: Path) -> dict:
 
 
 def load(results_dir: Path) -> list[dict]:
-    """Read every result file of a folder (a damaged one is an error that names it)."""
+    """Read every result file of a folder, each upgraded to RESULT_VERSION (a damaged one is an error that names it)."""
     out = []
     for path in sorted(Path(results_dir).glob("*.json")):
         try:
             r = json.loads(path.read_text())
             r["trial"]["task"], r["eval"]["return_mean"]
+            r = upgrade(r)
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise ResultError(f"{path} is not a result file ({e})") from None
         out.append(r)
     if not out:
         raise ResultError(f"no result files in {results_dir}")
     return out
+
+
+def finished_names(results_dir: Path) -> set[str]:
+    """Return the names of the trials that have a result in a folder, by file and as upgraded (old files)."""
+    names = set()
+    for path in Path(results_dir).glob("*.json"):
+        names.add(path.stem)
+        try:
+            names.add(upgrade(json.loads(path.read_text()))["name"])
+        except (json.JSONDecodeError, KeyError, TypeError, ResultError):
+            pass        # not a result this version reads: its file name alone counts, as before
+    return names
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Callable
 
 from asym_control.children import cli_command
 from asym_control.experiments.grid import Trial
-from asym_control.experiments.results import collect
+from asym_control.experiments.results import collect, finished_names
 
 
 class TrialFailed(RuntimeError):
@@ -94,7 +94,8 @@ def sweep(trials: list[Trial], results_dir: Path, work_dir: Path, address: str |
 
     results_dir, work_dir = Path(results_dir), Path(work_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
-    todo = [t for t in trials if not result_path(results_dir, t).is_file()]
+    finished = finished_names(results_dir)
+    todo = [t for t in trials if t.name not in finished]
     skipped = [t.name for t in trials if t not in todo]
     outcome = {"done": [], "skipped": skipped, "failed": {}}
     if not todo:

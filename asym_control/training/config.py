@@ -13,6 +13,10 @@ MODES = ("asym", "large", "small")
 
 
 SCHEDULES = ("paper", "curriculum")
+DEFAULT_SCHEDULE = "curriculum"
+"""the schedule of `asym-control train` and of a sweep's asym trials when none is named: the paper's
+lets the master settle on the small sub-policy before the large one is any good
+(docs/master-collapse.md)"""
 
 
 def schedule_settings(schedule: str, steps: int, n_omega: int = 5, **given) -> dict:
@@ -68,6 +72,9 @@ class TrainConfig:
     """control steps at the start with lambda = 0 (the master learns which sub-policy does better)"""
     cost_warmup_steps: int = 0
     """control steps, after the cost-free ones, over which lambda rises linearly from 0 to its value"""
+    schedule: str = "paper"
+    """the preset (schedule_settings) the master's schedules were made from, as a record: the
+    settings themselves are the fields above and in dqn; paper is what these fields default to"""
     small_units: int | None = None
     large_units: int | None = None
     no_cost: bool = False
@@ -137,6 +144,8 @@ class TrainConfig:
                 self.dqn.exploration_fraction * self.steps)))
         for k, v in fill.items():
             object.__setattr__(self, k, v)
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (math.isfinite(self.cost_lambda) and self.cost_lambda >= 0):
             raise ConfigError(f"lambda must be a finite number >= 0 (the cost is a penalty), got {self.cost_lambda}")
         if self.dqn.exploration_steps < 0:
