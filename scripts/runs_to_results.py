@@ -25,6 +25,7 @@ from pathlib import Path
 
 from asym_control.asym.gate_fit import RECORD_FILE, TRAIN_FIT
 from asym_control.cli import build_parser, train_config
+from asym_control.experiments.grid import with_schedule
 from asym_control.experiments.results import ResultError, collect, trial_of_run
 
 
@@ -50,7 +51,10 @@ def without_defaults(trial):
                 break
         else:
             i += 1
-    return dataclasses.replace(trial, train_args=tuple(args))
+    # an asym trial names its schedule even where it is the default (`with_schedule`); a trial
+    # without a master has none
+    named = with_schedule(args)
+    return dataclasses.replace(trial, train_args=named if trial.mode == "asym" else named[2:])
 
 
 def fitted_source(run: Path):

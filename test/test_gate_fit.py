@@ -164,19 +164,42 @@ def test_train_with_fit_gate_fits_in_place_and_keeps_the_td_master(tmp_path, mon
         TrainConfig(task="finger-spin", mode="large", fit_gate=True)
 
 
-def test_a_fitted_folder_is_its_source_runs_trial_with_fit_gate(tmp_path):
-    """scripts/runs_to_results.py: fit-gate's default settings are train --fit-gate's trial; others are refused."""
-    import dataclasses
+def _runs_to_results():
     import importlib.util
     from pathlib import Path
-
-    from asym_control.asym.gate_fit import TRAIN_FIT
-    from asym_control.experiments.results import ResultError
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("runs_to_results", root / "scripts" / "runs_to_results.py")
     r2r = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(r2r)
+    return r2r
+
+
+def test_a_run_by_hand_drops_flags_that_restate_defaults_but_keeps_its_schedule():
+    """scripts/runs_to_results.py names the trial a sweep would: `--schedule` stays, first, even at its default."""
+    import dataclasses
+
+    from asym_control.experiments.grid import Trial, expand
+
+    r2r = _runs_to_results()
+    hand = Trial("walker-stand", "asym", 0, 3000, None, None, ("--exploration-unit", "macro", "--gamma", "0.95",
+                                                               "--schedule", "curriculum"))
+    assert r2r.without_defaults(hand) == expand(["walker-stand"], ["asym"], [0], 3000,
+                                                common_args=["--gamma", "0.95"])[0]
+    paper = dataclasses.replace(hand, train_args=("--cost-warmup", "0", "--schedule", "paper"))
+    assert r2r.without_defaults(paper).train_args == ("--schedule", "paper")
+    l_only = Trial("walker-stand", "large", 0, 3000, None, None, ("--schedule", "paper", "--gamma", "0.95"))
+    assert r2r.without_defaults(l_only).train_args == ("--gamma", "0.95")    # no master: no schedule
+
+
+def test_a_fitted_folder_is_its_source_runs_trial_with_fit_gate(tmp_path):
+    """scripts/runs_to_results.py: fit-gate's default settings are train --fit-gate's trial; others are refused."""
+    import dataclasses
+
+    from asym_control.asym.gate_fit import TRAIN_FIT
+    from asym_control.experiments.results import ResultError
+
+    r2r = _runs_to_results()
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
     out.mkdir()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from asym_control.experiments.grid import Trial
+from asym_control.experiments.grid import Trial, expand
 from asym_control.experiments.report import report
 from asym_control.experiments.results import RESULT_VERSION, ResultError, finished_names, load, trial_of_run, upgrade
 
@@ -130,7 +130,6 @@ def test_a_run_trained_by_hand_gives_the_trial_a_sweep_would_name_alike(tmp_path
     (run / "config.json").write_text(json.dumps(config))
     trial = trial_of_run(run)
     # the schedule the run's config records (train's default here) is named, as the grid names it
-    from asym_control.experiments.grid import expand
     swept = expand(["finger-spin"], ["asym"], [2], 300000, lambdas=[0.001], train_args=["--cost-free", "100000"])[0]
     assert trial == Trial("finger-spin", "asym", 2, 300000, 1e-3, None,
                           ("--schedule", "curriculum", "--cost-free", "100000")) == swept
@@ -145,6 +144,10 @@ def test_results_of_version_1_name_the_paper_schedule_they_were_trained_with(tmp
     def old(mode, args=()):
         return dict(result(Trial("walker-stand", mode, 0, 300, None, 5, args), 900.0, 0.1, 0.8), version=1)
     unnamed, named, l_only = old("asym", ("--fit-gate",)), old("asym", ("--schedule", "curriculum")), old("large")
+    late = upgrade(old("asym", ("--gamma", "0.95", "--schedule", "curriculum")))     # named first, as a grid does
+    assert late["trial"]["train_args"] == ["--schedule", "curriculum", "--gamma", "0.95"]
+    assert late["name"] == expand(["walker-stand"], ["asym"], [0], 300, n_omegas=[5], common_args=["--gamma", "0.95"],
+                                  train_args=["--schedule", "curriculum"])[0].name
     up = upgrade(unnamed)
     assert up["version"] == RESULT_VERSION and up["trial"]["train_args"] == ["--schedule", "paper", "--fit-gate"]
     assert up["name"] == Trial("walker-stand", "asym", 0, 300, None, 5, ("--schedule", "paper", "--fit-gate")).name

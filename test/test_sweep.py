@@ -52,10 +52,14 @@ def test_an_asym_trial_names_its_schedule_and_the_default_is_trains():
     named = expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--schedule", "curriculum"])[0]
     unnamed = expand(["walker-stand"], ["asym"], [0], 1000)[0]
     assert named == unnamed                     # the same trial, so a grid resumes it either way
+    # named first wherever it was given, so one trial has one name
     paper = expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--fit-gate", "--schedule", "paper"])[0]
-    assert paper.train_args == ("--fit-gate", "--schedule", "paper") and paper.name != unnamed.name
+    assert paper.train_args == ("--schedule", "paper", "--fit-gate") and paper.name != unnamed.name
+    assert expand(["walker-stand"], ["asym"], [0], 1000, train_args=["--fit-gate", "--schedule=paper"])[0] == paper
     flagged = expand(["walker-stand"], ["asym"], [0], 1000, common_args=["--gamma", "0.95"])[0]
     assert flagged.train_args == ("--schedule", "curriculum", "--gamma", "0.95")
+    assert expand(["walker-stand"], ["asym"], [0], 1000, common_args=["--gamma", "0.95"],
+                  train_args=["--schedule", "curriculum"])[0] == flagged
 
 
 def test_ablations_add_a_variant_of_every_asym_trial():

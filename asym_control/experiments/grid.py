@@ -59,17 +59,31 @@ class Trial:
                 "cost_lambda": self.cost_lambda, "n_omega": self.n_omega, "train_args": list(self.train_args)}
 
 
+def names_schedule(args) -> bool:
+    """Return whether train flags name the master's schedule (`--schedule S` or `--schedule=S`)."""
+    return any(a == "--schedule" or a.startswith("--schedule=") for a in args)
+
+
 def with_schedule(args) -> tuple[str, ...]:
     """
-    Return an asym trial's flags with its schedule named: `--schedule` first when the flags lack it.
+    Return an asym trial's flags with its schedule named first: `--schedule S` (train's default if none).
 
-    `asym-control train`'s default schedule is then part of the trial's name, so a grid resumed
-    after the default changes never takes a result of the old default for one of the new.
+    The schedule is then part of every asym trial's name, so a grid resumed after the default
+    changes never takes a result of the old default for one of the new; and it comes first
+    wherever it was given (`--train-args` or `--asym-args`, by hand), so one trial has one name.
     """
     from asym_control.training.config import DEFAULT_SCHEDULE
 
-    args = tuple(args)
-    return args if "--schedule" in args else ("--schedule", DEFAULT_SCHEDULE) + args
+    args, schedule, rest, i = list(args), DEFAULT_SCHEDULE, [], 0
+    while i < len(args):
+        if args[i] == "--schedule" and i + 1 < len(args):
+            schedule, i = args[i + 1], i + 2
+        elif args[i].startswith("--schedule="):
+            schedule, i = args[i].split("=", 1)[1], i + 1
+        else:
+            rest.append(args[i])
+            i += 1
+    return ("--schedule", schedule, *rest)
 
 
 # the paper's ablations (Tables V and VI), each one more variant of every asym trial

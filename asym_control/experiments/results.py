@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asym_control.children import split_flags
-from asym_control.experiments.grid import Trial
+from asym_control.experiments.grid import Trial, names_schedule, with_schedule
 
 RESULT_VERSION = 2
 """2: an asym trial's flags name its schedule (`--schedule`); version 1 left the paper's, then
@@ -63,10 +63,10 @@ def trial_of_run(run_dir: Path) -> Trial:
         raise ResultError(f"{run_dir}: the first command is not asym-control train: {inv[0]['command']}")
     axes, rest = split_flags(argv[2:], _AXES)
     cfg = json.loads((Path(run_dir) / "config.json").read_text())
-    if cfg["mode"] == "asym" and "--schedule" not in rest:
-        # the schedule the run was made with, which its config records (a run made before it did
-        # had the paper's, then the default)
-        rest = ["--schedule", cfg.get("schedule", "paper")] + list(rest)
+    if cfg["mode"] == "asym":
+        # named first, as the grid names it: the schedule the run was made with, which its config
+        # records (a run made before it did had the paper's, then the default)
+        rest = with_schedule(rest if names_schedule(rest) else ["--schedule", cfg.get("schedule", "paper"), *rest])
     return Trial(cfg["task"], cfg["mode"], int(cfg["seed"]), int(cfg["steps"]),
                  float(axes["--lambda"]) if "--lambda" in axes else None,
                  int(axes["--n-omega"]) if "--n-omega" in axes else None, tuple(rest))
@@ -77,7 +77,8 @@ def upgrade(result: dict) -> dict:
     Return a result file's contents at RESULT_VERSION (a copy; the commands it records are kept as run).
 
     Version 1 to 2: an asym trial whose flags name no schedule was trained with the paper's, train's
-    default then; its flags and name get `--schedule paper`.
+    default then; its flags and name get `--schedule paper`, and a schedule named elsewhere in
+    them comes first (`with_schedule`).
     """
     result = json.loads(json.dumps(result))
     version = result.get("version", 1)
@@ -86,8 +87,9 @@ def upgrade(result: dict) -> dict:
                           f"up to {RESULT_VERSION}")
     if version == 1:
         t = result["trial"]
-        if t["mode"] == "asym" and "--schedule" not in t["train_args"]:
-            t["train_args"] = ["--schedule", "paper"] + list(t["train_args"])
+        if t["mode"] == "asym":
+            args = t["train_args"] if names_schedule(t["train_args"]) else ["--schedule", "paper", *t["train_args"]]
+            t["train_args"] = list(with_schedule(args))
             result["name"] = Trial(t["task"], t["mode"], int(t["seed"]), int(t["steps"]), t["cost_lambda"],
                                    t["n_omega"], tuple(t["train_args"])).name
         result["version"] = RESULT_VERSION
