@@ -472,7 +472,7 @@ def train_config(a):
     from asym_control.training.config import TrainConfig, schedule_settings
     from asym_control.learning.settings import DQNConfig, SACConfig
 
-    sched = schedule_settings(a.schedule, a.steps, a.n_omega, cost_free_steps=a.cost_free,
+    sched = schedule_settings(a.schedule, a.steps, a.n_omega, a.master_batch, cost_free_steps=a.cost_free,
                               cost_warmup_steps=a.cost_warmup, exploration_steps=a.exploration_steps,
                               exploration_hold=a.exploration_hold, master_buffer=a.master_buffer)
     sub = {field: value for field, value in (("gamma", a.gamma), ("lr", a.lr), ("tau", a.tau),

@@ -343,6 +343,7 @@ def test_the_curriculum_schedule_is_thirds_of_the_run_fixed_in_control_steps(tmp
     assert schedule_settings("curriculum", 2_500_000)["master_buffer"] == 50_000
     assert schedule_settings("curriculum", 100_000, n_omega=10)["master_buffer"] == 1_000
     assert schedule_settings("curriculum", 90)["master_buffer"] == 32           # at least a batch
+    assert schedule_settings("curriculum", 90, batch_size=256)["master_buffer"] == 256      # the one asked for
     # train's default, through the CLI, into the run's config (a resumed run keeps it, as every
     # schedule setting); the paper's is asked for by name
     import json

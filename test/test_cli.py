@@ -228,7 +228,8 @@ def test_gamma_sets_both_learners_and_is_checked(tmp_path):
     assert train_config(build_parser().parse_args(base + ["--master-gradient-steps", "4"])).dqn.gradient_steps == 4
     both = train_config(build_parser().parse_args(base + ["--gamma", "0.98", "--master-gamma", "0.95"]))
     assert (both.sac.gamma, both.dqn.gamma) == (0.98, 0.95)
-    assert train_config(build_parser().parse_args(base + ["--master-batch", "256"])).dqn.batch_size == 256
+    big = train_config(build_parser().parse_args(base + ["--master-batch", "256"]))
+    assert big.dqn.batch_size == 256 and big.dqn.buffer_size == 256    # the default schedule's replay holds a batch
     for bad in ("1", "0", "-0.5", "nan", "x"):
         for flag in ("--gamma", "--master-gamma"):
             r = run("train", "--task", "walker-stand", "--steps", "10", flag, bad, "--out", str(tmp_path / "r"))

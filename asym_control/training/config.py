@@ -19,7 +19,7 @@ lets the master settle on the small sub-policy before the large one is any good
 (docs/master-collapse.md)"""
 
 
-def schedule_settings(schedule: str, steps: int, n_omega: int = 5, **given) -> dict:
+def schedule_settings(schedule: str, steps: int, n_omega: int = 5, batch_size: int | None = None, **given) -> dict:
     """
     Return the master's schedule settings of a preset, in control steps for a run of `steps`.
 
@@ -30,7 +30,8 @@ def schedule_settings(schedule: str, steps: int, n_omega: int = 5, **given) -> d
     on average; the master's replay as long as the paper's is against its run, 10% of the run
     (50,000 macro transitions are 10% of the paper's 2.5M control steps at n_omega 5), so that it
     holds what the sub-policies of late in the run do and not those of its start
-    (docs/master-collapse.md). Settings in `given` that are not None override the preset's; they
+    (docs/master-collapse.md), and never less than the master's minibatch (`batch_size`, None:
+    Table I's). Settings in `given` that are not None override the preset's; they
     are fixed in control steps when the run is made, so a run resumed with more steps keeps them.
     """
     if schedule not in SCHEDULES:
@@ -41,7 +42,7 @@ def schedule_settings(schedule: str, steps: int, n_omega: int = 5, **given) -> d
     else:
         third = steps // 3
         out = dict(cost_free_steps=third, cost_warmup_steps=third, exploration_steps=2 * third, exploration_hold=10.0,
-                   master_buffer=max(DQNConfig.batch_size, steps // (10 * n_omega)))
+                   master_buffer=max(batch_size or DQNConfig.batch_size, steps // (10 * n_omega)))
     out.update({k: v for k, v in given.items() if v is not None})
     return out
 
