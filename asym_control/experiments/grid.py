@@ -14,6 +14,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asym_control.children import split_flags
+
 MODES = ("asym", "large", "small")
 
 
@@ -59,31 +61,19 @@ class Trial:
                 "cost_lambda": self.cost_lambda, "n_omega": self.n_omega, "train_args": list(self.train_args)}
 
 
-def names_schedule(args) -> bool:
-    """Return whether train flags name the master's schedule (`--schedule S` or `--schedule=S`)."""
-    return any(a == "--schedule" or a.startswith("--schedule=") for a in args)
-
-
-def with_schedule(args) -> tuple[str, ...]:
+def with_schedule(args, default: str | None = None) -> tuple[str, ...]:
     """
-    Return an asym trial's flags with its schedule named first: `--schedule S` (train's default if none).
+    Return an asym trial's flags with its schedule named first: `--schedule S`, else `default`.
 
-    The schedule is then part of every asym trial's name, so a grid resumed after the default
-    changes never takes a result of the old default for one of the new; and it comes first
-    wherever it was given (`--train-args` or `--asym-args`, by hand), so one trial has one name.
+    `default` None is train's default. The schedule is then part of every asym trial's name, so a
+    grid resumed after the default changes never takes a result of the old default for one of
+    the new; and it comes first wherever it was given (`--train-args` or `--asym-args`, by hand),
+    so one trial has one name.
     """
     from asym_control.training.config import DEFAULT_SCHEDULE
 
-    args, schedule, rest, i = list(args), DEFAULT_SCHEDULE, [], 0
-    while i < len(args):
-        if args[i] == "--schedule" and i + 1 < len(args):
-            schedule, i = args[i + 1], i + 2
-        elif args[i].startswith("--schedule="):
-            schedule, i = args[i].split("=", 1)[1], i + 1
-        else:
-            rest.append(args[i])
-            i += 1
-    return ("--schedule", schedule, *rest)
+    found, rest = split_flags(list(args), {"--schedule": 1})
+    return ("--schedule", found.get("--schedule") or default or DEFAULT_SCHEDULE, *rest)
 
 
 # the paper's ablations (Tables V and VI), each one more variant of every asym trial

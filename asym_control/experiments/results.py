@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asym_control.children import split_flags
-from asym_control.experiments.grid import Trial, names_schedule, with_schedule
+from asym_control.experiments.grid import Trial, with_schedule
 
 RESULT_VERSION = 2
 """2: an asym trial's flags name its schedule (`--schedule`); version 1 left the paper's, then
@@ -66,7 +66,7 @@ def trial_of_run(run_dir: Path) -> Trial:
     if cfg["mode"] == "asym":
         # named first, as the grid names it: the schedule the run was made with, which its config
         # records (a run made before it did had the paper's, then the default)
-        rest = with_schedule(rest if names_schedule(rest) else ["--schedule", cfg.get("schedule", "paper"), *rest])
+        rest = with_schedule(rest, default=cfg.get("schedule", "paper"))
     return Trial(cfg["task"], cfg["mode"], int(cfg["seed"]), int(cfg["steps"]),
                  float(axes["--lambda"]) if "--lambda" in axes else None,
                  int(axes["--n-omega"]) if "--n-omega" in axes else None, tuple(rest))
@@ -88,8 +88,7 @@ def upgrade(result: dict) -> dict:
     if version == 1:
         t = result["trial"]
         if t["mode"] == "asym":
-            args = t["train_args"] if names_schedule(t["train_args"]) else ["--schedule", "paper", *t["train_args"]]
-            t["train_args"] = list(with_schedule(args))
+            t["train_args"] = list(with_schedule(t["train_args"], default="paper"))
             result["name"] = Trial(t["task"], t["mode"], int(t["seed"]), int(t["steps"]), t["cost_lambda"],
                                    t["n_omega"], tuple(t["train_args"])).name
         result["version"] = RESULT_VERSION
