@@ -50,9 +50,13 @@ def test_the_chain_reaches_through_the_standin(tiny_arm, single_process):
     assert 0.0 <= s["large_fraction"] <= 1.0
     nodes = s["nodes"]
     assert int(nodes["asym/safety"]["commands_sent"]) >= 25
-    # only the selected sub-policy computed
+    # only the selected sub-policy computed: each state the master sent went to one sub-policy and
+    # was computed at most once (a state overtaken by the next one in the sub-policy's queue is not
+    # computed), and every forwarded command was computed; a command computed but dropped as late
+    # or stale on a loaded machine is between the two
     small, large = int(nodes["asym/small"]["inferences"]), int(nodes["asym/large"]["inferences"])
-    assert small + large == pytest.approx(int(nodes["asym/master"]["control_steps_forwarded"]), abs=2)
+    master = nodes["asym/master"]
+    assert int(master["control_steps_forwarded"]) - 2 <= small + large <= int(master["states_sent"]) + 2
 
 
 def test_faults_injected_in_the_standin_do_not_stop_the_chain(tiny_arm):

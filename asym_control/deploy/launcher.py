@@ -97,6 +97,25 @@ class _Watcher:
 
     node: object
     outcome: Outcome
+    # every node's newest status on /diagnostics: name -> (time received, message, values)
+    status: dict = field(default_factory=dict)
+
+    def on_diagnostics(self, msg) -> None:
+        for st in msg.status:
+            self.status[st.name] = (time.monotonic(), st.message, {kv.key: kv.value for kv in st.values})
+
+    def status_lines(self, names=("asym/cost_monitor", "asym/master")) -> str:
+        """Return the newest status of the nodes that decide whether an episode is summarised."""
+        out = []
+        for name in names:
+            if name not in self.status:
+                out.append(f"\n  {name}: no status received")
+                continue
+            t, message, values = self.status[name]
+            keys = [k for k in values if "." not in k]      # its own counters, not the other nodes'
+            out.append(f"\n  {name} status {time.monotonic() - t:.1f} s ago: {message}; "
+                       + ", ".join(f"{k}={values[k]}" for k in keys))
+        return "".join(out)
 
 
 def _overrides(episodes: int | None, lockstep: bool | None, checkpoint_dir: str | None,
@@ -217,7 +236,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             if time.monotonic() > deadline:
                 raise GraphError(f"timed out after {timeout_s:.0f} s with "
                                  f"{len(watcher.outcome.summaries)} of {episodes} episode(s) done"
-                                 + _last_words(procs))
+                                 + _last_words(procs) + watcher.status_lines())
             time.sleep(0.05)
         # the simulator's statistics, and the traced steps still queued behind the summary
         # (messages of different topics arrive in no guaranteed order)
@@ -247,7 +266,7 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
 def _last_words(procs: dict[str, subprocess.Popen], lines: int = 3) -> str:
     """Return the last log lines of the simulator and the cost monitor (their logs go with the graph)."""
     out = []
-    for name in ("sim", "standin", "cost_monitor"):
+    for name in ("sim", "standin", "master", "cost_monitor"):
         p = procs.get(name)
         if p is None:
             continue
@@ -262,13 +281,18 @@ def _make_watcher(trace: bool, context):
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String, UInt8
 
-    from asym_control.nodes.common import DONE_QOS, EVENT_QOS, FORWARDED, SELECTION, SUMMARY, SUMMARY_QOS
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from asym_control.nodes.common import (DIAG_QOS, DIAGNOSTICS, DONE_QOS, EVENT_QOS, FORWARDED, SELECTION, SUMMARY,
+                                           SUMMARY_QOS)
 
     w = _Watcher(Node("launcher", namespace="/asym", context=context), Outcome())
     w.node.create_subscription(String, SUMMARY, lambda m: w.outcome.summaries.append(json.loads(m.data)),
                                SUMMARY_QOS)
     w.node.create_subscription(String, "sim_done", lambda m: setattr(w.outcome, "sim", json.loads(m.data)),
                                DONE_QOS)
+    # the nodes' newest status, for the message of a graph that timed out
+    w.node.create_subscription(DiagnosticArray, DIAGNOSTICS, w.on_diagnostics, DIAG_QOS)
     if trace:
         w.node.create_subscription(UInt8, SELECTION, lambda m: w.outcome.selections.append(m.data), EVENT_QOS)
         # the actions from the master's stamped copy (a KEEP_ALL writer: every step reaches us)

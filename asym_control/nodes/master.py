@@ -123,6 +123,7 @@ class MasterNode(Node):
         self.answered = True
         self.holding = False
         self.forwarded = 0
+        self.states_sent = 0   # states sent to the selected sub-policy (each asks it for one command)
         self.rejected_states = 0
         self.rejected_commands = 0
         self.fallbacks = 0
@@ -200,6 +201,7 @@ class MasterNode(Node):
 
     def forward(self, data: bytes) -> None:
         self.t_forward = time.perf_counter()
+        self.states_sent += 1
         mark("fwd", self.last_stamp)
         self.forward_pubs[self.option].publish(data)
 
@@ -282,6 +284,7 @@ class MasterNode(Node):
         if self.holding:
             level = DiagnosticStatus.WARN
         values = {"inferences": self.core.inferences, "control_steps_forwarded": self.forwarded,
+                  "states_sent": self.states_sent,
                   "inference_mean_us": 1e6 * self.infer.mean, "rejected_states": self.rejected_states,
                   "rejected_commands": self.rejected_commands, "fallbacks": self.fallbacks,
                   "last_event": self.last_event}

@@ -47,12 +47,14 @@ class StandinNode(Node):
                               ("state_joints", list(reversed(ARM_JOINTS)) + [EXTRA_JOINT]),
                               ("seed", 0), ("episodes", 0), ("episode_steps", 0),
                               ("latency_s", 0.0), ("jitter_s", 0.0), ("drop_rate", 0.0), ("noise_std", 0.0),
-                              ("wait_for_subscribers", 2), ("settle_s", 2.0), ("wait_timeout_s", 60.0),
+                              ("wait_for_subscribers", 2), ("wait_for_reward_readers", 1), ("settle_s", 2.0),
+                              ("wait_timeout_s", 60.0),
                               ("start_when_active", "safety")):
             self.declare_parameter(name, default)
         p = {n: self.get_parameter(n).value for n in
              ("controller", "controller_type", "joints", "state_joints", "seed", "episodes", "episode_steps",
-              "latency_s", "jitter_s", "drop_rate", "noise_std", "wait_for_subscribers", "settle_s",
+              "latency_s", "jitter_s", "drop_rate", "noise_std", "wait_for_subscribers", "wait_for_reward_readers",
+              "settle_s",
               "wait_timeout_s", "start_when_active")}
         self.spec = get_task("arm-reach")
         self.env = self.spec.make_env(seed=int(p["seed"]), episode_steps=int(p["episode_steps"]) or None)
@@ -71,6 +73,7 @@ class StandinNode(Node):
         self.rng = np.random.default_rng(int(p["seed"]) + 1)
         self.episodes_wanted = int(p["episodes"])
         self.wait_for_subscribers = int(p["wait_for_subscribers"])
+        self.wait_for_reward_readers = int(p["wait_for_reward_readers"])
         self.settle_s, self.wait_until = float(p["settle_s"]), time.monotonic() + float(p["wait_timeout_s"])
         self.to_task = np.array([self.joints.index(j) for j in ARM_JOINTS])      # controller -> task order
 
@@ -148,16 +151,31 @@ class StandinNode(Node):
         if self.started:
             return True
         self.poll_chain()
-        enough = (self.state_pub.get_subscription_count() >= self.wait_for_subscribers
-                  and self.goal_pub.get_subscription_count() >= 1 and self.chain_active)
-        if not enough and time.monotonic() < self.wait_until:
+        missing = self.missing()
+        if missing and time.monotonic() < self.wait_until:
             return False
+        if missing and self.seen_all_at is None:
+            self.get_logger().warning(f"starting the reaches although {', '.join(missing)}")
         self.seen_all_at = self.seen_all_at or time.monotonic()
         if time.monotonic() - self.seen_all_at < self.settle_s:
             return False
         self.started = True
         self.start_episode()
         return True
+
+    def missing(self) -> list[str]:
+        """Return what the first reach still waits for: the chain's readers, the cost monitor's, the active chain."""
+        out = []
+        if self.state_pub.get_subscription_count() < self.wait_for_subscribers:
+            out.append(f"{JOINT_STATES} has fewer than {self.wait_for_subscribers} matched readers")
+        if self.goal_pub.get_subscription_count() < 1:
+            out.append(f"nobody reads {GOAL}")
+        # a reach whose first rewards nobody reads is summarised short (its return and length)
+        if self.reward_pub.get_subscription_count() < self.wait_for_reward_readers:
+            out.append(f"{REWARD} has fewer than {self.wait_for_reward_readers} matched readers")
+        if not self.chain_active:
+            out.append("the chain is not active")
+        return out
 
     def start_episode(self) -> None:
         self.env.reset()
