@@ -7,8 +7,6 @@ reward of it goes unread and its summary is the whole reach.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import rclpy
 from geometry_msgs.msg import PointStamped
@@ -17,6 +15,7 @@ from std_msgs.msg import Float64MultiArray
 
 from asym_control.nodes.common import EVENT_QOS, GOAL, GOAL_QOS, REWARD
 from asym_control.nodes.standin import StandinNode
+from waiting import wait_until   # noqa: I100 - the tests' own helper
 
 
 @pytest.fixture
@@ -33,24 +32,16 @@ def standin(ctx, **params):
                        parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
 
 
-def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def test_the_first_reach_waits_for_the_reward_reader(ctx):
     node = standin(ctx, wait_for_reward_readers=1, wait_timeout_s=600.0)
     reader = rclpy.create_node("reader", namespace="/asym", context=ctx)
     try:
         reader.create_subscription(PointStamped, GOAL, lambda m: None, GOAL_QOS)
-        wait_until(lambda: node.goal_pub.get_subscription_count() >= 1, "the goal reader")
+        wait_until(lambda: node.goal_pub.get_subscription_count() >= 1, "the goal reader", 30.0)
         assert not node.ready() and not node.started
         assert any(REWARD in m for m in node.missing())
         reader.create_subscription(Float64MultiArray, REWARD, lambda m: None, EVENT_QOS)
-        wait_until(lambda: node.reward_pub.get_subscription_count() >= 1, "the reward reader")
+        wait_until(lambda: node.reward_pub.get_subscription_count() >= 1, "the reward reader", 30.0)
         assert node.missing() == []
         assert node.ready() and node.started and node.env.t == 0 and node.episode == 0
     finally:

@@ -14,12 +14,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from asym_control.experiments.grid import GridError, expand, parse_seeds
+from waiting import wait_until   # noqa: I100 - the tests' own helper
 
 TINY = "--episode-steps 40 --learning-starts 40 --eval-every 0 --checkpoint-every 100"
 
@@ -103,14 +103,6 @@ def test_the_sweep_cli_refuses_bad_input_in_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def _wait(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def test_a_sweep_on_two_nodes_interrupted_and_resumed(cluster, tmp_path):
     results, work = tmp_path / "results", tmp_path / "work"
     grid = ["sweep", "--tasks", "walker-stand", "--modes", "asym,large", "--seeds", "0,1", "--steps", "200",
@@ -120,8 +112,8 @@ def test_a_sweep_on_two_nodes_interrupted_and_resumed(cluster, tmp_path):
     driver = subprocess.Popen([sys.executable, "-m", "asym_control.cli", *grid], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        _wait(lambda: len(list(results.glob("*.json"))) >= 1 or driver.poll() is not None, 300,
-              "the first result")
+        wait_until(lambda: len(list(results.glob("*.json"))) >= 1 or driver.poll() is not None,
+                   "the first result", 300, poll_s=0.2)
         driver.send_signal(signal.SIGINT)       # Ctrl-C in the middle of the grid
         out = driver.communicate(timeout=600)[0]   # a loaded machine: the running trials wind down
     finally:

@@ -66,7 +66,7 @@ class CostMonitorNode(Node):
         steady_timer(self, 1.0, self.publish_diagnostics)
         steady_timer(self, GRACE_S / 5, self.check_end)
         self.rewards: list[float] = []
-        self.rewards_received = self.ends_received = 0   # for its status: what has reached it
+        self.rewards_received = 0   # for its status: what has reached it
         self.stats_seen: dict[str, float] = {}
         self.timeline = Timeline(int(self.get_parameter("timeline_length").value))
         self.timeline_frame = self.get_parameter("timeline_frame").value
@@ -89,7 +89,6 @@ class CostMonitorNode(Node):
         self.rewards.append(reward)
         self.rewards_received += 1
         if terminated or truncated:
-            self.ends_received += 1
             self.pending_ends.append((int(step) + 1, time.monotonic(), self.rewards))
             self.rewards = []
             self.check_end()
@@ -191,10 +190,9 @@ class CostMonitorNode(Node):
                   "flops_large_only": r.costs.large_flops,
                   "flops_saving": 1.0 - r.flops_per_step() / r.costs.large_flops if r.steps else 0.0,
                   "episodes": self.acc.n_episodes,
-                  # what has reached it: an episode end received and not yet summarised waits for
-                  # its selections or for the other nodes' counters
-                  "selections_received": r.steps, "rewards_received": self.rewards_received,
-                  "episode_ends_received": self.ends_received, "episode_ends_pending": len(self.pending_ends)}
+                  # what has reached it (control_steps: the selections); an episode end received and
+                  # not yet summarised waits for its selections or for the other nodes' counters
+                  "rewards_received": self.rewards_received, "episode_ends_pending": len(self.pending_ends)}
         for name, stats in self.node_stats.items():
             for key in ("inferences", "inference_mean_us", "precision", "int_ops_per_inference"):
                 if key in stats:
