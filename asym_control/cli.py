@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fit-gate", action="store_true",
                    help="after training, refit the master from paired simulator branches (asym-control fit-gate's "
                         "defaults, docs/master-collapse.md); the TD-trained master's policy is kept in OUT/td_master")
+    t.add_argument("--fit-gate-loss", choices=("huber", "mse"), default="huber",
+                   help="with --fit-gate: the fit's loss on its labels (fit-gate --loss; default huber)")
     t.add_argument("--master-dueling", action="store_true",
                    help="the master learns V(s) and each option's advantage (dueling, Wang et al. 2016); "
                         "deployed as the same two-output network")
@@ -204,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-tail", action="store_true",
                    help="no critic: a branch's value is its horizon's discounted return alone")
     g.add_argument("--updates", type=_positive(int), default=None, help="Adam steps per fit (default 20000)")
+    g.add_argument("--loss", choices=("huber", "mse"), default=None,
+                   help="the fit's loss on the labels: huber (the DQN's, delta 1; the default) or mse (squared "
+                        "error, whose fit is the labels' mean where huber's leans to their median)")
     g.add_argument("--seed", type=_nonnegative_int, default=None,
                    help="the labelled episodes' seeds start at 20000 + SEED (default 0)")
 
@@ -492,7 +497,7 @@ def train_config(a):
                                      dueling=a.master_dueling, **master),
                        cost_lambda=a.cost_lambda, small_units=a.small, large_units=a.large,
                        no_cost=a.no_cost, separate_buffers=a.separate_buffers, her_goals=a.her_goals,
-                       fit_gate=a.fit_gate,
+                       fit_gate=a.fit_gate, fit_gate_loss=a.fit_gate_loss,
                        cost_warmup_steps=sched["cost_warmup_steps"], cost_free_steps=sched["cost_free_steps"],
                        schedule=a.schedule,
                        checkpoint_every=a.checkpoint_every, learning_starts=a.learning_starts,
@@ -676,7 +681,7 @@ def cmd_fit_gate(a) -> int:
     if (a.out / POLICY_FILE).exists():
         raise UserError(f"{a.out} already holds a policy; remove it or choose another --out")
     given = {"rounds": a.rounds, "labels": a.labels, "horizon": a.horizon, "updates": a.updates, "seed": a.seed,
-             "tail": False if a.no_tail else None}
+             "tail": False if a.no_tail else None, "loss": a.loss}
     fc = GateFitConfig(**{k: v for k, v in given.items() if v is not None})   # the rest: train --fit-gate's
     fit_run(a.run_dir, a.out, fc, log=_print_gate_round, command="asym-control " + " ".join(a.raw_argv))
     print(f"wrote {a.out} (evaluate it with: asym-control eval {a.out} --episodes 50)")

@@ -6,9 +6,10 @@ Add finished run folders trained by hand (`asym-control train`) to a results fol
 Each run's trial is read from its own command line (invocations.jsonl), so its result file has
 the name a sweep of the same settings would give it. A folder made by `asym-control fit-gate RUN
 --out OUT` with its default settings is RUN's trial with `--fit-gate` (what `train --fit-gate`
-makes), its learning curve RUN's and its evaluation OUT's. Its evaluation is RUN/eval<episodes>.json if
-that was made by `asym-control eval RUN --episodes N --seed S --json` with these N and S, else
-the evaluation is run now (and kept there).
+makes; with `--loss mse`, `--fit-gate --fit-gate-loss mse`), its learning curve RUN's and its
+evaluation OUT's. Its evaluation is RUN/eval<episodes>.json if that was made by `asym-control
+eval RUN --episodes N --seed S --json` with these N and S, else the evaluation is run now (and
+kept there).
 """
 
 from __future__ import annotations
@@ -64,11 +65,19 @@ def fitted_source(run: Path):
         return run, None                  # a run trained with --fit-gate is a run folder like any other
     fit = json.loads(record.read_text())
     defaults = dataclasses.asdict(TRAIN_FIT)
-    if fit["config"] != defaults:
-        changed = sorted(k for k in defaults if fit["config"].get(k) != defaults[k])
+    config = {"loss": "huber", **fit["config"]}        # records made before the loss was a setting: huber
+    changed = sorted(k for k in defaults if config.get(k) != defaults[k] and k != "loss")
+    if changed:
         raise ResultError(f"{run} was fitted with other settings than train --fit-gate's ({', '.join(changed)}): "
                           "it is not that trial")
     return Path(fit["source_run"]), fit
+
+
+def fitted_trial(trial, fit: dict):
+    """Return what `train --fit-gate [--fit-gate-loss L]` makes: the source run's trial with those flags."""
+    loss = fit["config"].get("loss", "huber")
+    flags = ("--fit-gate",) + (("--fit-gate-loss", loss) if loss != TRAIN_FIT.loss else ())
+    return dataclasses.replace(trial, train_args=trial.train_args + flags)
 
 
 def main() -> int:
@@ -86,8 +95,7 @@ def main() -> int:
             source, fit = fitted_source(run)
             trial = without_defaults(trial_of_run(source))
             if fit is not None:
-                # what `train --fit-gate` makes: the trial of the source run with that flag
-                trial = dataclasses.replace(trial, train_args=trial.train_args + ("--fit-gate",))
+                trial = fitted_trial(trial, fit)
             cached = run / f"eval{a.episodes}.json"
             made = run / (RECORD_FILE if fit is not None else "train_summary.json")
             fresh = cached.is_file() and cached.stat().st_size and cached.stat().st_mtime >= made.stat().st_mtime

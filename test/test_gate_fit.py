@@ -41,6 +41,31 @@ def test_the_fit_learns_where_large_pays():
     assert np.median(q[probe[:, 0] > 0.2, LARGE]) == pytest.approx(4.0, abs=0.5)
 
 
+def test_mse_fits_the_labels_mean_where_huber_follows_their_median():
+    """
+    Where x0 > 0, large is worth 10 on a quarter of the states and -1 on the rest: mean 1.75, median -1.
+
+    At a cost gap of 1 large pays there on average (the expected return decides), which the
+    squared error's fit sees and the Huber fit, leaning to the median, does not.
+    """
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (4000, 3)).astype(DTYPE)
+    lucky = rng.random(len(x)) < 0.25
+    adv = np.where(x[:, 0] > 0, np.where(lucky, 10.0, -1.0), -3.0)
+    probe = rng.uniform(-1, 1, (500, 3)).astype(DTYPE)
+    right = probe[:, 0] > 0.1
+    chosen = {}
+    for loss in ("mse", "huber"):
+        net, _ = fit_master([3, 32, 32, 2], "relu", x, adv, 1.0, GateFitConfig(updates=3000, loss=loss),
+                            np.random.default_rng(1))
+        q = net.forward(probe)[0]
+        chosen[loss] = q[:, LARGE] > q[:, SMALL]
+    assert np.mean(chosen["mse"][right]) > 0.9 and np.mean(chosen["mse"][probe[:, 0] < -0.1]) < 0.1
+    assert np.mean(chosen["huber"][right]) < 0.1
+    with pytest.raises(GateFitError, match="loss must be one of"):
+        GateFitConfig(loss="l1")
+
+
 def test_a_branch_pair_leaves_the_episode_as_it_was():
     cfg = TrainConfig(task="finger-spin", mode="asym", episode_steps=200)
     policy = _policy(cfg)
@@ -93,11 +118,12 @@ def test_fit_gate_on_a_run_and_its_refusals(tmp_path):
     assert r.returncode == 0, r.stderr
     out = tmp_path / "fitted"
     r = cli("fit-gate", str(run), "--out", str(out), "--rounds", "2", "--labels", "10", "--horizon", "8",
-            "--updates", "50")
+            "--updates", "50", "--loss", "mse")
     assert r.returncode == 0, r.stderr
     assert "round 1:" in r.stdout and f"asym-control eval {out}" in r.stdout
     record = json.loads((out / "gate_fit.json").read_text())
     assert record["critic_checkpoint_step"] == 300 and record["config"]["horizon"] == 8
+    assert record["config"]["loss"] == "mse" and load_policy(out)[0].fit_gate_loss == "mse"
     assert [h["labels"] for h in record["rounds"]] == [10, 20]      # 10 decisions per 50-step episode
     assert record["command"].startswith("asym-control fit-gate") and record["wall_time_s"] > 0
     _, fitted = load_policy(out)
@@ -117,6 +143,7 @@ def test_fit_gate_on_a_run_and_its_refusals(tmp_path):
     refused(str(run), "--out", str(run), says="another folder")
     refused(str(run), "--out", str(out), says="already holds a policy")
     refused(str(run), "--out", str(tmp_path / "x"), "--horizon", "0", says="--horizon")
+    refused(str(run), "--out", str(tmp_path / "x"), "--loss", "l1", says="--loss")
     large = tmp_path / "large"
     r = tiny_run(large, "finger-spin", "large", 60)
     assert r.returncode == 0, r.stderr
@@ -148,12 +175,13 @@ def test_train_with_fit_gate_fits_in_place_and_keeps_the_td_master(tmp_path, mon
     monkeypatch.setattr(gate_fit, "TRAIN_FIT", GateFitConfig(rounds=1, labels=10, horizon=5, updates=20))
     # 120 steps of 50-step episodes: the run ends inside its third episode, with no training checkpoint
     cfg = TrainConfig(task="finger-spin", mode="asym", steps=120, episode_steps=50, learning_starts=20,
-                      eval_every=0, parallel=False, fit_gate=True)
+                      eval_every=0, parallel=False, fit_gate=True, fit_gate_loss="mse")
     run = tmp_path / "run"
     train(cfg, run, progress=False)
     assert not (run / "resume").exists()
     record = json.loads((run / "gate_fit.json").read_text())
     assert record["critic_checkpoint_step"] == 120 and record["rounds"][0]["labels"] == 10
+    assert record["config"]["loss"] == "mse"          # --fit-gate-loss reaches the fit; the rest is TRAIN_FIT's
     td_cfg, td = load_policy(run / "td_master")
     fit_cfg, fitted = load_policy(run)
     assert fit_cfg.fit_gate and not td_cfg.fit_gate
@@ -162,6 +190,8 @@ def test_train_with_fit_gate_fits_in_place_and_keeps_the_td_master(tmp_path, mon
     assert not np.array_equal(fitted.q_values(probe), td.q_values(probe))
     with pytest.raises(ConfigError, match="no master"):
         TrainConfig(task="finger-spin", mode="large", fit_gate=True)
+    with pytest.raises(ConfigError, match="only with --fit-gate"):
+        TrainConfig(task="finger-spin", mode="asym", fit_gate_loss="mse")
 
 
 def _runs_to_results():
@@ -197,6 +227,7 @@ def test_a_fitted_folder_is_its_source_runs_trial_with_fit_gate(tmp_path):
     import dataclasses
 
     from asym_control.asym.gate_fit import TRAIN_FIT
+    from asym_control.experiments.grid import Trial
     from asym_control.experiments.results import ResultError
 
     r2r = _runs_to_results()
@@ -208,6 +239,14 @@ def test_a_fitted_folder_is_its_source_runs_trial_with_fit_gate(tmp_path):
     source, fit = r2r.fitted_source(out)
     assert source == src and fit["command"] == "asym-control fit-gate"
     assert r2r.fitted_source(src) == (src, None)
+    hand = Trial("finger-spin", "asym", 0, 3000, None, None, ("--schedule", "curriculum"))
+    assert r2r.fitted_trial(hand, fit).train_args == ("--schedule", "curriculum", "--fit-gate")
+    for config in ({**record["config"], "loss": "mse"},
+                   {k: v for k, v in record["config"].items() if k != "loss"}):   # a record from before the loss
+        (out / "gate_fit.json").write_text(json.dumps({**record, "config": config}))
+        _, fit = r2r.fitted_source(out)
+        want = ("--fit-gate", "--fit-gate-loss", "mse") if config.get("loss") == "mse" else ("--fit-gate",)
+        assert r2r.fitted_trial(hand, fit).train_args == ("--schedule", "curriculum") + want
     record["config"]["horizon"] = 8
     (out / "gate_fit.json").write_text(json.dumps(record))
     with pytest.raises(ResultError, match="horizon"):

@@ -19,6 +19,11 @@ sub-policies' gamma, the critic's.
 The master's network (the same widths, so the same FLOPs and the same deployed graph) is then
 regressed on these labels: output large -> A(s) - cost gap, output small -> 0. Its greedy choice
 is the rule above, and its outputs read as "what large is worth here, net of its cost". The
+loss is the DQN's Huber (delta 1) by default, or the squared error (`loss="mse"`). Where the
+labels at similar states spread wider than delta, the Huber fit follows their median, the
+squared error's their mean, and the mean is what the expected return turns on: a small
+sub-policy that usually costs a little and now and then loses the task has a median below the
+cost gap and a mean above it (test_gate_fit). The
 labels come from the states the gate itself visits, in rounds (DAgger, Ross et al. 2011): the
 first round runs the trained master, each next one the last fit, and every round's labels are
 kept.
@@ -43,6 +48,9 @@ from asym_control.learning.normalizer import raw_input_critic
 from asym_control.tasks.simstate import simulator_state
 
 
+LOSSES = ("huber", "mse")
+
+
 class GateFitError(Exception):
     """The run or task cannot be fitted this way (the message says why)."""
 
@@ -58,6 +66,7 @@ class GateFitConfig:
     lr: float = 1e-3
     holdout: float = 0.1       # share of the labels kept out of the fit, to report its accuracy
     seed: int = 0
+    loss: str = "huber"        # "huber" (the DQN's, delta 1) or "mse" (squared error: the labels' mean)
 
     def __post_init__(self):
         for name in ("rounds", "labels", "horizon", "updates", "batch"):
@@ -65,6 +74,8 @@ class GateFitConfig:
                 raise GateFitError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.holdout < 1.0:
             raise GateFitError(f"holdout must be in [0, 1), got {self.holdout}")
+        if self.loss not in LOSSES:
+            raise GateFitError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
 
 
 def cost_gap(cfg, policy: AsymPolicy) -> float:
@@ -160,9 +171,9 @@ def fit_master(sizes: list[int], activation: str, obs: np.ndarray, adv: np.ndarr
     """
     Regress a master network on (state, A(s)): output large -> A - gap, output small -> 0.
 
-    Huber loss (the DQN's), Adam; `fc.holdout` of the labels are left out and scored: the share
-    of them on which the fit makes the labels' choice (A > gap), and the correlation of the fitted
-    A with the labels'.
+    Huber loss (the DQN's) or the squared error (`fc.loss`), Adam; `fc.holdout` of the labels
+    are left out and scored: the share of them on which the fit makes the labels' choice
+    (A > gap), and the correlation of the fitted A with the labels'.
     """
     n = len(obs)
     order = rng.permutation(n)
@@ -177,7 +188,9 @@ def fit_master(sizes: list[int], activation: str, obs: np.ndarray, adv: np.ndarr
         b = train[rng.integers(0, len(train), fc.batch)]
         out, cache = net.forward(x[b], keep=True)
         err = out[0] - target[b]
-        net.backward(cache, (np.clip(err, -1.0, 1.0) / len(b))[None])
+        if fc.loss == "huber":
+            err = np.clip(err, -1.0, 1.0)
+        net.backward(cache, (err / len(b))[None])
         opt.step(net.grad)
     stats = {"labels": int(n), "fitted_on": int(len(train)), "held_out": int(n_out)}
     if n_out >= 2:
@@ -296,8 +309,9 @@ def fit_run(run_dir: Path, out_dir: Path, fc: GateFitConfig = TRAIN_FIT, log=Non
     fitted, history = fit_gate(cfg, policy, critic, fc, log=log)
     wall = round(time.perf_counter() - t0, 1)
     if out_dir.resolve() == run_dir.resolve():
-        save_policy(run_dir / TD_MASTER_DIR, dataclasses.replace(cfg, fit_gate=False), policy_tensors(policy))
-    save_policy(out_dir, dataclasses.replace(cfg, fit_gate=True), policy_tensors(fitted))
+        save_policy(run_dir / TD_MASTER_DIR, dataclasses.replace(cfg, fit_gate=False, fit_gate_loss="huber"),
+                    policy_tensors(policy))
+    save_policy(out_dir, dataclasses.replace(cfg, fit_gate=True, fit_gate_loss=fc.loss), policy_tensors(fitted))
     record = {"source_run": str(run_dir), "critic_checkpoint_step": step, "config": dataclasses.asdict(fc),
               "rounds": history, "command": command, "wall_time_s": wall}
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")

@@ -85,6 +85,8 @@ class TrainConfig:
     fit_gate: bool = False
     """asym mode: after training, refit the master from paired simulator branches
     (asym_control.asym.gate_fit, its default settings); the TD-trained master is kept beside"""
+    fit_gate_loss: str = "huber"
+    """the gate fit's loss on its labels (gate_fit.LOSSES): huber, or mse (the labels' mean)"""
     buffer_size: int = 1_000_000
     her_goals: int = 4
     """goal-conditioned tasks: hindsight goals per real one (HER's k, future strategy; 0: no HER)"""
@@ -118,6 +120,10 @@ class TrainConfig:
                               f"{self.cost_warmup_steps}")
         if self.fit_gate and self.mode != "asym":
             raise ConfigError(f"fit-gate: a {self.mode} run has no master to fit")
+        if self.fit_gate_loss not in ("huber", "mse"):
+            raise ConfigError(f"fit-gate-loss must be huber or mse, got {self.fit_gate_loss!r}")
+        if self.fit_gate_loss != "huber" and not self.fit_gate:
+            raise ConfigError("fit-gate-loss: only with --fit-gate (it is the loss of that fit)")
         if self.her_goals < 0:
             raise ConfigError(f"her-goals must be >= 0, got {self.her_goals}")
         if self.learning_starts < 0:

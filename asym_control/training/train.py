@@ -9,6 +9,7 @@ episode, with every random stream, optimiser and buffer restored (bit-identical 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import sys
 import time
@@ -99,7 +100,8 @@ def _fit_gate_in_place(cfg: TrainConfig, run_dir: Path, agent: AsymAgent, progre
             print(f"fit-gate round {row['round']}: {row['labels']} labels, held-out agreement "
                   f"{row.get('held_out_choice_agreement', float('nan')):.3f}", file=sys.stderr, flush=True)
     critic = critic_of(cfg, agent.sub_state(LARGE))
-    fit_run(run_dir, run_dir, TRAIN_FIT, log=log, command="asym-control train --fit-gate (after training)",
+    fc = dataclasses.replace(TRAIN_FIT, loss=cfg.fit_gate_loss)
+    fit_run(run_dir, run_dir, fc, log=log, command="asym-control train --fit-gate (after training)",
             critic=(critic, cfg.steps))
 
 
