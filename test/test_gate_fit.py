@@ -281,3 +281,25 @@ def test_the_bound_acts_on_the_labels(tmp_path):
     p = subprocess.run([sys.executable, str(root / "scripts" / "gate_bound.py"), str(tmp_path / "nothing")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_probe_fits_one_set_of_labels_with_each_loss_and_width(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gate_fit_probe.py"
+    run = tmp_path / "run"
+    r = tiny_run(run, "finger-spin", "asym", 100)
+    assert r.returncode == 0, r.stderr
+    p = subprocess.run([sys.executable, str(script), str(run), "--labels", "20", "--widths", "4,8", "--updates", "20",
+                        "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["labels"] >= 20 and out["held_out"] == out["labels"] // 5 and out["cost_gap"] > 0
+    assert [(f["loss"], f["width"]) for f in out["fits"]] == [("huber", 4), ("huber", 8), ("mse", 4), ("mse", 8)]
+    worst = out["regret_all_large"] + out["regret_all_small"]     # a choice per state loses one of the two
+    assert all(0 <= f["agreement"] <= 1 and 0 <= f["regret"] <= worst for f in out["fits"])
+    p = subprocess.run([sys.executable, str(script), str(tmp_path / "nothing")], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
