@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     from asym_control.baselines.distill import METHODS
     from asym_control.deploy.quantized import PRECISIONS, RUNTIMES
     from asym_control.tasks.registry import TASKS
-    from asym_control.training.config import DEFAULT_SCHEDULE, SCHEDULES
+    from asym_control.training.config import DEFAULT_SCHEDULE, FIT_GATE_LOSSES, SCHEDULES
 
     p = argparse.ArgumentParser(prog="asym-control", description=(
         "Cost-aware deep-RL control: a master policy switching between a small and a large "
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fit-gate", action="store_true",
                    help="after training, refit the master from paired simulator branches (asym-control fit-gate's "
                         "defaults, docs/master-collapse.md); the TD-trained master's policy is kept in OUT/td_master")
-    t.add_argument("--fit-gate-loss", choices=("huber", "mse"), default="huber",
+    t.add_argument("--fit-gate-loss", choices=FIT_GATE_LOSSES, default="huber",
                    help="with --fit-gate: the fit's loss on its labels (fit-gate --loss; default huber)")
     t.add_argument("--master-dueling", action="store_true",
                    help="the master learns V(s) and each option's advantage (dueling, Wang et al. 2016); "
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-tail", action="store_true",
                    help="no critic: a branch's value is its horizon's discounted return alone")
     g.add_argument("--updates", type=_positive(int), default=None, help="Adam steps per fit (default 20000)")
-    g.add_argument("--loss", choices=("huber", "mse"), default=None,
+    g.add_argument("--loss", choices=FIT_GATE_LOSSES, default=None,
                    help="the fit's loss on the labels: huber (the DQN's, delta 1; the default) or mse (squared "
                         "error, whose fit is the labels' mean where huber's leans to their median)")
     g.add_argument("--seed", type=_nonnegative_int, default=None,

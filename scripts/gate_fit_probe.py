@@ -41,9 +41,8 @@ def main() -> int:
     from threadpoolctl import threadpool_limits
 
     from asym_control.asym.gate_fit import (LOSSES, TRAIN_FIT, BranchLabeller, GateFitConfig, GateFitError,
-                                            cost_gap, fit_master, gate_episodes, large_critic)
+                                            cost_gap, fit_master, labelled_episodes, large_critic)
     from asym_control.asym.policy import LARGE, SMALL
-    from asym_control.learning.nets import DTYPE
     from asym_control.training.checkpoint import CheckpointError, load_policy
 
     try:
@@ -58,12 +57,7 @@ def main() -> int:
     with threadpool_limits(1):
         env = cfg.spec.make_env(seed=20_000, episode_steps=cfg.episode_steps)
         labeller = BranchLabeller(cfg, policy, env, TRAIN_FIT.horizon, critic)
-        xs, ys = [], []
-
-        def label(obs):
-            xs.append(np.array(obs, dtype=DTYPE))
-            ys.append(labeller.advantage(obs))
-        gate_episodes(cfg, policy, env, lambda _: len(xs) >= a.labels, label)
+        xs, ys, _, _ = labelled_episodes(cfg, policy, labeller, env, a.labels)
         x, adv = np.stack(xs), np.array(ys)
         gap = cost_gap(cfg, policy)
         net_worth = adv - gap

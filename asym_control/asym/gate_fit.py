@@ -46,9 +46,7 @@ from asym_control.asym.policy import LARGE, OPTION_NAMES, SMALL, AsymPolicy
 from asym_control.learning.nets import DTYPE, MLP, Adam
 from asym_control.learning.normalizer import raw_input_critic
 from asym_control.tasks.simstate import simulator_state
-
-
-LOSSES = ("huber", "mse")
+from asym_control.training.config import FIT_GATE_LOSSES as LOSSES
 
 
 class GateFitError(Exception):
@@ -228,7 +226,7 @@ def gate_episodes(cfg, gate, env, finished, on_decision=None) -> tuple[list[floa
     return returns, large / max(steps, 1)
 
 
-def _labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, labels: int):
+def labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, labels: int):
     """Run `gate` for whole episodes until `labels` decision states are labelled: (obs, A, returns, large share)."""
     xs, ys = [], []
 
@@ -257,7 +255,7 @@ def fit_gate(cfg, policy: AsymPolicy, critic: MLP | None, fc: GateFitConfig, log
     xs, ys, history = [], [], []
     gate = policy
     for r in range(fc.rounds):
-        x, y, returns, large = _labelled_episodes(cfg, gate, labeller, env, fc.labels)
+        x, y, returns, large = labelled_episodes(cfg, gate, labeller, env, fc.labels)
         xs += x
         ys += y
         adv = np.array(ys, dtype=np.float64)

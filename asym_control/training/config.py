@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from asym_control.learning.settings import DQNConfig, SACConfig
 from asym_control.tasks.registry import get_task
 
+FIT_GATE_LOSSES = ("huber", "mse")
+"""the gate fit's losses (asym_control.asym.gate_fit): the DQN's Huber, or the squared error"""
+
 MODES = ("asym", "large", "small")
 
 
@@ -86,7 +89,7 @@ class TrainConfig:
     """asym mode: after training, refit the master from paired simulator branches
     (asym_control.asym.gate_fit, its default settings); the TD-trained master is kept beside"""
     fit_gate_loss: str = "huber"
-    """the gate fit's loss on its labels (gate_fit.LOSSES): huber, or mse (the labels' mean)"""
+    """the gate fit's loss on its labels (FIT_GATE_LOSSES): huber, or mse (the labels' mean)"""
     buffer_size: int = 1_000_000
     her_goals: int = 4
     """goal-conditioned tasks: hindsight goals per real one (HER's k, future strategy; 0: no HER)"""
@@ -120,8 +123,9 @@ class TrainConfig:
                               f"{self.cost_warmup_steps}")
         if self.fit_gate and self.mode != "asym":
             raise ConfigError(f"fit-gate: a {self.mode} run has no master to fit")
-        if self.fit_gate_loss not in ("huber", "mse"):
-            raise ConfigError(f"fit-gate-loss must be huber or mse, got {self.fit_gate_loss!r}")
+        if self.fit_gate_loss not in FIT_GATE_LOSSES:
+            raise ConfigError(f"fit-gate-loss must be one of {', '.join(FIT_GATE_LOSSES)}, "
+                              f"got {self.fit_gate_loss!r}")
         if self.fit_gate_loss != "huber" and not self.fit_gate:
             raise ConfigError("fit-gate-loss: only with --fit-gate (it is the loss of that fit)")
         if self.her_goals < 0:
