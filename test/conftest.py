@@ -18,6 +18,24 @@ import pytest  # noqa: E402
 _domains = itertools.count()
 
 
+def pytest_sessionstart(session):
+    """
+    Clear Fast DDS's shared-memory files that no process holds any more, with its own tool.
+
+    A process killed before it freed its participant (a crash, a SIGKILL, here or in any earlier
+    run on this machine) leaves its segment and ports in /dev/shm, and a later participant that
+    reopens such a port may not hear, or be heard by, the others. `fastdds shm clean` removes only
+    the files whose owner is gone. test_graph checks that the graph itself leaves none.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(sys.prefix) / "tools" / "fastdds" / "fastdds.py"
+    if tool.is_file():
+        subprocess.run([sys.executable, str(tool), "shm", "clean"], capture_output=True, timeout=60, check=False)
+
+
 @pytest.fixture(autouse=True)
 def ros_domain(monkeypatch) -> int:
     """

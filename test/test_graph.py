@@ -22,6 +22,8 @@ from asym_control.training.checkpoint import load_policy
 from asym_control.evaluation.evaluate import run_episode
 from asym_control.deploy.launcher import run_graph
 
+from shm import LeftBehind
+
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = Path(os.environ.get("ASYM_TEST_CKPT", ROOT / "checkpoints" / "walker-stand" / "asym"))
 
@@ -51,8 +53,13 @@ def _check_parity(outcome, cfg, ref):
 
 def test_lockstep_episode_matches_the_evaluator_step_by_step(reference):
     cfg, ref = reference
+    left_behind = LeftBehind()
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
                         timeout_s=240, extra={"sim": {"episode_steps": 200}})
+    # every node process left by itself, and freed its DDS participant: nothing of theirs or of
+    # the launcher's stays in /dev/shm (a process ended mid-exit by a signal leaves its files)
+    assert left_behind() == set()
+    assert outcome.sim is not None, "the launcher never got the simulator's latched sim_done"
     s = _check_parity(outcome, cfg, ref)
     # only the selected sub-policy computed: the per-node inference counters say so
     n_large = int(ref.large_steps)
@@ -95,9 +102,12 @@ def test_single_process_graph_gives_the_same_episode(reference, executor, monkey
     """
     monkeypatch.setenv("ASYM_EXECUTOR", executor)
     cfg, ref = reference
+    left_behind = LeftBehind()
     outcome = run_graph("walker", episodes=1, lockstep=True, checkpoint_dir=str(CKPT), seed=0, trace=True,
                         single_process=True, timeout_s=240, extra={"sim": {"episode_steps": 200}})
     _check_parity(outcome, cfg, ref)
+    # the run's DDS participant is freed when it returns, not when this process exits
+    assert left_behind() == set()
 
 
 def test_real_time_episode_accounts_for_every_state_and_reward(tmp_path):

@@ -200,6 +200,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     executor = None
     spin_thread = None
     recorder = None
+    watcher = None
+    in_process = {}
     try:
         from asym_control.nodes.common import make_executor
 
@@ -208,7 +210,6 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             from asym_control.evaluation.recording import McapRecorder
             recorder = McapRecorder(watcher.node, record)
         executor = make_executor(context)
-        in_process = {}
         if single_process:
             for spec in specs:
                 in_process[spec.name] = _make_node(spec, params_file, context)
@@ -248,13 +249,22 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
             time.sleep(0.02)
         return watcher.outcome
     finally:
-        _stop(procs)
+        # a simulator that sent its statistics leaves by itself once it has the summary (a signal
+        # mid-exit would end it before it frees its DDS participant)
+        done = watcher is not None and watcher.outcome.sim is not None
+        _stop(procs, leaving=FINISHING_NODES if done else ())
         # the context first: that ends the spin loop; then the executor, no longer spinning
         rclpy.try_shutdown(context=context)
         if spin_thread is not None:
             spin_thread.join(timeout=2.0)
         if executor is not None:
             executor.shutdown(timeout_sec=2.0)
+        # then each node by hand: rclpy 9.1.2's shutdown destroys every other node of a context
+        # (it walks its node list while destroying removes from it), and a node left alive keeps
+        # the context, and its DDS participant, until the process exits
+        for node in [*in_process.values(), *([watcher.node] if watcher is not None else [])]:
+            node.destroy_node()
+        context.destroy()    # its DDS participant now, not when the collector gets to it
         if recorder is not None:
             recorder.close()
         if cpu_request is not None:
@@ -347,7 +357,19 @@ def _start_process(spec: NodeSpec, params_file: Path, log_dir: Path, env: dict,
     return p
 
 
-def _stop(procs: dict[str, subprocess.Popen]) -> None:
+def _stop(procs: dict[str, subprocess.Popen], leaving=()) -> None:
+    """
+    Stop the node processes: SIGINT, then SIGKILL after STOP_GRACE_S.
+
+    Those named in `leaving` are on their way out: they get the grace to exit by themselves first.
+    """
+    deadline = time.monotonic() + STOP_GRACE_S
+    for name in leaving:
+        if name in procs:
+            try:
+                procs[name].wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
     for p in procs.values():
         if p.poll() is None:
             p.send_signal(signal.SIGINT)

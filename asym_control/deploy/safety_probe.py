@@ -177,3 +177,6 @@ class SafetyProbe:
 
         rclpy.try_shutdown(context=self.ctx)
         self.thread.join(timeout=2)
+        self.executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        self.ctx.destroy()    # its DDS participant now (launcher.run_graph says why)

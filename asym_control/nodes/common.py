@@ -240,6 +240,7 @@ def spin_node(node_factory, args=None) -> int:
     else:
         rclpy.init(args=args)
     node = None
+    executor = None
     try:
         try:
             executor = make_executor()
@@ -255,6 +256,23 @@ def spin_node(node_factory, args=None) -> int:
     finally:
         if node is not None:
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
+        release_context(None, executor)
     return getattr(node, "exit_code", None) or 0
+
+
+def release_context(context, executor=None) -> None:
+    """
+    Shut `context` (None: rclpy's default) down and free its DDS participant now.
+
+    rclpy frees the participant only when the context object is collected, which an exiting
+    interpreter may never do; a process that a signal then ends mid-exit leaves the participant's
+    Fast DDS shared-memory segment and ports behind in /dev/shm (`fastdds shm clean` lists them).
+    """
+    import rclpy
+    from rclpy.utilities import get_default_context
+
+    context = context if context is not None else get_default_context()
+    rclpy.try_shutdown(context=context)
+    if executor is not None:
+        executor.shutdown(timeout_sec=2.0)
+    context.destroy()

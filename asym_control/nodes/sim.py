@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
@@ -139,14 +140,19 @@ class SimNode(Node):
 
     def on_summary(self, msg: String) -> None:
         if self.finished and json.loads(msg.data).get("episodes", 0) >= self.episode:
-            self.exit_code = 0
+            self.leave()
+
+    def leave(self) -> None:
+        # the latched statistics reach every matched reader before the writer goes with the node
+        self.done_pub.wait_for_all_acked(Duration(seconds=1.0))
+        self.exit_code = 0
 
     def check_linger(self) -> None:
         if self.finished_at is not None and time.monotonic() - self.finished_at > self.done_linger_s:
             self.get_logger().warning(f"no episode summary {self.done_linger_s:g} s after the last episode: "
                                       "leaving without it")
             self.finished_at = None
-            self.exit_code = 0
+            self.leave()
 
     def try_start(self) -> None:
         if self.started:
