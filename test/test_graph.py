@@ -240,7 +240,9 @@ def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
     from rclpy.executors import SingleThreadedExecutor
     from rosgraph_msgs.msg import Clock
 
-    from asym_control.nodes.common import CLOCK_QOS, DIAG_QOS
+    from std_msgs.msg import Float64MultiArray
+
+    from asym_control.nodes.common import CLOCK_QOS, DIAG_QOS, EVENT_QOS, REWARD
 
     cfg, ref = reference
     ctx = rclpy.Context()
@@ -254,6 +256,9 @@ def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
         for st in m.status:
             stamps.setdefault(st.name, []).append(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec)
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics, DIAG_QOS)
+    # a reader of the simulator's rewards too: the simulator starts only once it has matched this
+    # process's (wait_for_subscribers 2, with the cost monitor), so discovery has found it here
+    node.create_subscription(Float64MultiArray, f"/asym/{REWARD}", lambda m: None, EVENT_QOS)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     stop = threading.Event()
@@ -273,7 +278,8 @@ def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
                             sim_time=True, timeout_s=240,
                             # the first state waits until this watcher subscribes to /clock too
                             # (then settle_s for the match), so that no step runs before it listens
-                            extra={"sim": {"episode_steps": 200, "wait_for_topics": _sim_waits_for() + ["/clock"]}},
+                            extra={"sim": {"episode_steps": 200, "wait_for_topics": _sim_waits_for() + ["/clock"],
+                                           "wait_for_subscribers": 2}},
                             on_started=diagnostics_heard)
     finally:
         stop.set()
@@ -282,7 +288,8 @@ def test_use_sim_time_nodes_follow_the_simulators_clock(reference):
     _check_parity(outcome, cfg, ref)
     # /clock is best effort (as ROS simulators publish it): a sample may be lost, none invented
     dt = cfg.spec.control_dt
-    assert clocks and all(b >= a for a, b in zip(clocks, clocks[1:]))
+    assert clocks, "no /clock sample reached this process in the whole episode"
+    assert all(b >= a for a, b in zip(clocks, clocks[1:]))
     assert all(abs(c / dt - round(c / dt)) < 1e-6 for c in clocks)        # one control period per step
     assert 100 * dt <= max(clocks) <= 199 * dt + 1e-9                    # it advanced with the episode
     # the cost monitor and the master stamp their diagnostics with simulated time, not wall time

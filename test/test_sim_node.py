@@ -86,3 +86,49 @@ def test_a_period_runs_on_the_command_for_its_state_whenever_that_arrives(sim):
     ref.step(commands[2], observe=False)
     assert sim.env.t == 4 and same_state(sim, ref) and sim.meter.missed == 1
     assert sim.meter.latency.count == 3 and sim.rejected == 0
+
+
+def _finished_sim(ctx, **params):
+    """A simulator (exit_when_done) whose one 2-step episode has just ended."""
+    base = dict(lockstep=True, seed=0, episodes=1, episode_steps=2, wait_for_topics=[""], wait_for_subscribers=0,
+                settle_s=0.0, exit_when_done=True)
+    node = SimNode(context=ctx, namespace="/asym",
+                   parameter_overrides=[Parameter(k, value=v) for k, v in {**base, **params}.items()])
+    hold = np.zeros(node.spec.act_dim)
+    while not node.finished:
+        node.advance(hold)
+    return node
+
+
+def test_the_simulator_leaves_only_once_its_statistics_have_the_readers_it_was_told_of():
+    from std_msgs.msg import String
+
+    from asym_control.nodes.common import DONE_QOS
+    from waiting import wait_until
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = _finished_sim(ctx, done_readers=1, done_linger_s=600.0)
+        node.on_summary(String(data='{"episodes": 1}'))
+        assert node.exit_code is None              # summarised, but nobody has matched sim_done yet
+        reader = rclpy.create_node("launcher", namespace="/asym", context=ctx)
+        got = []
+        reader.create_subscription(String, "sim_done", got.append, DONE_QOS)
+        wait_until(lambda: node.done_pub.get_subscription_count() >= 1, "the reader's match", 30)
+        node.check_linger()
+        assert node.exit_code == 0
+        reader.destroy_node()
+        node.destroy_node()
+
+        # told of no reader: it leaves with the summary; with neither, after done_linger_s
+        node = _finished_sim(ctx)
+        node.on_summary(String(data='{"episodes": 1}'))
+        assert node.exit_code == 0
+        node.destroy_node()
+        node = _finished_sim(ctx, done_readers=1, done_linger_s=0.0)
+        node.check_linger()
+        assert node.exit_code == 0
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)

@@ -157,6 +157,8 @@ def run_graph(robot: str = "walker", episodes: int = 1, lockstep: bool | None = 
     import rclpy
 
     overrides = _overrides(episodes, lockstep, checkpoint_dir, rate_hz, seed)
+    # the simulator leaves only once this launcher's reader has matched its statistics (sim_done)
+    overrides["sim"]["done_readers"] = 1
     if trace or record is not None:
         # the master decides nothing before this process's reader is matched too
         overrides["master"] = {"wait_for_subscribers": 2}

@@ -76,10 +76,13 @@ class SimNode(Node):
         # timers drive the real-time loop)
         self.declare_parameter("publish_clock", True)
         self.declare_parameter("done_linger_s", 10.0)
+        # readers that the latched sim_done (the run's statistics) must have matched before the node
+        # leaves, within done_linger_s: 1 under asym-control launch, whose launcher reads them
+        self.declare_parameter("done_readers", 0)
         p = {n: self.get_parameter(n).value for n in
              ("task", "seed", "episodes", "episode_steps", "lockstep", "rate_hz", "lockstep_resend_s",
               "actuator_topic", "wait_for_topics", "wait_timeout_s", "settle_s", "wait_for_subscribers",
-              "exit_when_done", "done_linger_s", "publish_clock")}
+              "exit_when_done", "done_linger_s", "done_readers", "publish_clock")}
         self.spec = get_task(p["task"])
         self.lockstep = bool(p["lockstep"])
         self.episodes_wanted = int(p["episodes"])
@@ -104,6 +107,8 @@ class SimNode(Node):
 
         self.exit_when_done = bool(p["exit_when_done"])
         self.done_linger_s = float(p["done_linger_s"])
+        self.done_readers = int(p["done_readers"])
+        self.summarised = False    # the cost monitor's summary of the last episode is in
         self.exit_code: int | None = None   # set when the node is done; spin_node then returns it
         self.finished_at: float | None = None
         if self.exit_when_done:
@@ -140,18 +145,28 @@ class SimNode(Node):
 
     def on_summary(self, msg: String) -> None:
         if self.finished and json.loads(msg.data).get("episodes", 0) >= self.episode:
-            self.leave()
+            self.summarised = True
+            self.check_linger()
 
     def leave(self) -> None:
         # the latched statistics reach every matched reader before the writer goes with the node
         self.done_pub.wait_for_all_acked(Duration(seconds=1.0))
+        self.finished_at = None
         self.exit_code = 0
 
     def check_linger(self) -> None:
-        if self.finished_at is not None and time.monotonic() - self.finished_at > self.done_linger_s:
-            self.get_logger().warning(f"no episode summary {self.done_linger_s:g} s after the last episode: "
-                                      "leaving without it")
-            self.finished_at = None
+        """After the last episode: leave once it is summarised and sim_done has its readers, or after done_linger_s."""
+        if self.finished_at is None:
+            return
+        readers = self.done_pub.get_subscription_count()
+        if self.summarised and readers >= self.done_readers:
+            self.leave()
+        elif time.monotonic() - self.finished_at > self.done_linger_s:
+            missing = [what for what, ok in (("the episode summary", self.summarised),
+                                             (f"{self.done_readers} reader(s) of sim_done (has {readers})",
+                                              readers >= self.done_readers)) if not ok]
+            self.get_logger().warning(f"no {' or '.join(missing)} {self.done_linger_s:g} s after the last "
+                                      "episode: leaving without")
             self.leave()
 
     def try_start(self) -> None:
