@@ -89,7 +89,7 @@ def test_a_period_runs_on_the_command_for_its_state_whenever_that_arrives(sim):
 
 
 def _finished_sim(ctx, **params):
-    """A simulator (exit_when_done) whose one 2-step episode has just ended."""
+    """Make a simulator (exit_when_done) whose one 2-step episode has just ended."""
     base = dict(lockstep=True, seed=0, episodes=1, episode_steps=2, wait_for_topics=[""], wait_for_subscribers=0,
                 settle_s=0.0, exit_when_done=True)
     node = SimNode(context=ctx, namespace="/asym",
