@@ -19,7 +19,7 @@ master_gap = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(master_gap)
 
 
-@pytest.mark.parametrize("task", ["walker-stand", "finger-spin", "MountainCarContinuous-v0"])
+@pytest.mark.parametrize("task", ["walker-stand", "finger-spin", "MountainCarContinuous-v0", "FetchPickAndPlace-v4"])
 def test_a_restored_state_replays_the_same_branch(task):
     env = get_task(task).make_env(seed=3, episode_steps=200)
     rng = np.random.default_rng(0)

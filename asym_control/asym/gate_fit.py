@@ -113,7 +113,7 @@ def restorable(env, task: str):
     saved = simulator_state(env, task)
     if saved is None:
         raise GateFitError(f"{task}: its simulator state cannot be saved and restored exactly, "
-                           "so branches cannot be compared (dm_control tasks and MountainCarContinuous can)")
+                           "so branches cannot be compared (dm_control tasks, MountainCarContinuous and Fetch can)")
     return saved
 
 

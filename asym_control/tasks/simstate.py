@@ -11,8 +11,10 @@ from __future__ import annotations
 
 def simulator_state(env, task: str):
     """Return (save, restore) of the simulator's whole state and the episode's clock, or None."""
+    import copy
+
+    import mujoco
     if hasattr(env, "physics"):                        # dm_control: all of MuJoCo's data, warm start included
-        import mujoco
         model, data = env.physics.model.ptr, env.physics.data.ptr
 
         def save():
@@ -23,6 +25,23 @@ def simulator_state(env, task: str):
         def restore(s):
             mujoco.mj_copyData(data, model, s[0])
             env.t = s[1]
+        return save, restore
+    if hasattr(env, "achieved_goal") and hasattr(getattr(env, "_env", None), "goal"):
+        # gymnasium-robotics' Fetch: all of MuJoCo's data (the mocap target of the gripper is in it),
+        # the episode's goal and the last observation; stepping draws no random numbers
+        inner = env._env
+        model, data = inner.model, inner.data
+
+        def save():
+            snap = mujoco.MjData(model)
+            mujoco.mj_copyData(snap, model, data)
+            return snap, inner.goal.copy(), copy.deepcopy(env._obs), env.t
+
+        def restore(s):
+            mujoco.mj_copyData(data, model, s[0])
+            inner.goal = s[1].copy()
+            env._obs = copy.deepcopy(s[2])
+            env.t = s[3]
         return save, restore
     if task.startswith("MountainCar"):                 # gymnasium's (position, velocity)
         def save():
