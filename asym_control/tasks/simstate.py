@@ -9,21 +9,27 @@ solver's data are not in it); a copy of all of MuJoCo's data does (test/test_mas
 from __future__ import annotations
 
 
+def _mujoco_data(model, data):
+    """Return a copy of all of MuJoCo's data, the warm start and the solver's state included."""
+    import mujoco
+    snap = mujoco.MjData(model)
+    mujoco.mj_copyData(snap, model, data)
+    return snap
+
+
 def simulator_state(env, task: str):
     """Return (save, restore) of the simulator's whole state and the episode's clock, or None."""
     import copy
 
-    import mujoco
+    from mujoco import mj_copyData
     if hasattr(env, "physics"):                        # dm_control: all of MuJoCo's data, warm start included
         model, data = env.physics.model.ptr, env.physics.data.ptr
 
         def save():
-            copy = mujoco.MjData(model)
-            mujoco.mj_copyData(copy, model, data)
-            return copy, env.t
+            return _mujoco_data(model, data), env.t
 
         def restore(s):
-            mujoco.mj_copyData(data, model, s[0])
+            mj_copyData(data, model, s[0])
             env.t = s[1]
         return save, restore
     if hasattr(env, "achieved_goal") and hasattr(getattr(env, "_env", None), "goal"):
@@ -33,12 +39,10 @@ def simulator_state(env, task: str):
         model, data = inner.model, inner.data
 
         def save():
-            snap = mujoco.MjData(model)
-            mujoco.mj_copyData(snap, model, data)
-            return snap, inner.goal.copy(), copy.deepcopy(env._obs), env.t
+            return _mujoco_data(model, data), inner.goal.copy(), copy.deepcopy(env._obs), env.t
 
-        def restore(s):
-            mujoco.mj_copyData(data, model, s[0])
+        def restore(s):                                # one state is restored once per branch: copies again
+            mj_copyData(data, model, s[0])
             inner.goal = s[1].copy()
             env._obs = copy.deepcopy(s[2])
             env.t = s[3]
