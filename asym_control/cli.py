@@ -210,7 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the fit's loss on the labels: huber (the DQN's, delta 1; the default) or mse (squared "
                         "error, whose fit is the labels' mean where huber's leans to their median)")
     g.add_argument("--seed", type=_nonnegative_int, default=None,
-                   help="the labelled episodes' seeds start at 20000 + SEED (default 0)")
+                   help="the labelled episodes' seeds start at 20000 + SEED, the validation's at 30000 + SEED "
+                        "(default 0)")
+    g.add_argument("--validate", type=_nonnegative_int, default=None, metavar="STEPS",
+                   help="keep the best of the trained master and every round's fit by the master's objective "
+                        "(return - lambda x FLOPs) over the same episodes, STEPS control steps of them each "
+                        "(default 0: keep the last round's fit)")
 
     f = sub.add_parser("flops", help="FLOPs per inference of the sub-policies and the master")
     f.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
@@ -681,9 +686,14 @@ def cmd_fit_gate(a) -> int:
     if (a.out / POLICY_FILE).exists():
         raise UserError(f"{a.out} already holds a policy; remove it or choose another --out")
     given = {"rounds": a.rounds, "labels": a.labels, "horizon": a.horizon, "updates": a.updates, "seed": a.seed,
-             "tail": False if a.no_tail else None, "loss": a.loss}
+             "tail": False if a.no_tail else None, "loss": a.loss, "validate": a.validate}
     fc = GateFitConfig(**{k: v for k, v in given.items() if v is not None})   # the rest: train --fit-gate's
-    fit_run(a.run_dir, a.out, fc, log=_print_gate_round, command="asym-control " + " ".join(a.raw_argv))
+    record = fit_run(a.run_dir, a.out, fc, log=_print_gate_round, command="asym-control " + " ".join(a.raw_argv))
+    if record["validation"] is not None:
+        for c in record["validation"]["candidates"]:
+            print(f"validation, {c['candidate']}: {c['episodes']} episodes, return {c['return_mean']:.2f}, "
+                  f"{100 * c['large_fraction']:.1f}% on large, objective {c['objective']:.3f}")
+        print(f"kept: the {record['validation']['chosen']}")
     print(f"wrote {a.out} (evaluate it with: asym-control eval {a.out} --episodes 50)")
     return 0
 

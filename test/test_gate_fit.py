@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from asym_control.asym.gate_fit import (BranchLabeller, GateFitConfig, GateFitError, cost_gap, fit_gate,
-                                        fit_master)
+from asym_control.asym.gate_fit import (BranchLabeller, GateFitConfig, GateFitError, choose_gate, cost_gap,
+                                        fit_gate, fit_master)
 from asym_control.asym.policy import LARGE, SMALL, AsymPolicy
 from asym_control.learning.nets import DTYPE, MLP
 from asym_control.training.checkpoint import load_policy
@@ -102,7 +102,8 @@ def test_identical_sub_policies_give_no_advantage_and_the_fit_keeps_small():
     critic = MLP([cfg.spec.obs_dim + cfg.spec.act_dim, units, units, 1], "relu", ensemble=2,
                  rng=np.random.default_rng(2))
     fc = GateFitConfig(rounds=2, labels=20, horizon=10, updates=300)
-    fitted, history = fit_gate(cfg, policy, critic, fc)
+    fitted, history, choice = fit_gate(cfg, policy, critic, fc)
+    assert choice is None                               # without validation: the last round's fit
     assert [h["round"] for h in history] == [0, 1]
     assert history[0]["large_fraction"] == 1.0          # labelled under the trained master's choice
     assert history[0]["labels_large_pays"] == 0.0
@@ -110,6 +111,50 @@ def test_identical_sub_policies_give_no_advantage_and_the_fit_keeps_small():
     assert history[1]["labels"] == 2 * history[0]["labels"] == 40
     assert all(fitted.select(o) == SMALL for o in probe)
     assert cost_gap(cfg, policy) == pytest.approx(cfg.cost_lambda * 5 * (policy.costs.c_large - policy.costs.c_small))
+    # validated: the fits return what the trained master does for less, so a fit is kept, not the master
+    _, _, choice = fit_gate(cfg, policy, critic, GateFitConfig(rounds=2, labels=20, horizon=10, updates=300,
+                                                               validate=100))
+    names = [c["candidate"] for c in choice["candidates"]]
+    assert names == ["trained master", "fit of round 0", "fit of round 1"]
+    assert choice["chosen"] != "trained master"
+    master, fit0 = choice["candidates"][:2]
+    assert master["large_fraction"] == 1.0 and fit0["large_fraction"] == 0.0
+    assert master["return_mean"] == pytest.approx(fit0["return_mean"], abs=1e-4)
+    assert fit0["objective"] > master["objective"]
+
+
+def test_the_validation_keeps_the_best_objective_over_the_same_episodes():
+    """
+    MountainCarContinuous, 100-step episodes: small pushes at almost full power, large does nothing.
+
+    Small's return is -0.1 a^2 per step (the car stays in the valley), large's 0; lambda decides
+    whether large's FLOPs are worth the difference. Two gates that act alike score alike, to
+    the bit, since every candidate runs the same episodes; a tie goes to the later one.
+    """
+    a = float(np.tanh(3.0))
+    for lam, want in ((1e-6, "always large"), (1.0, "twin of always small")):
+        cfg = TrainConfig(task="MountainCarContinuous-v0", mode="asym", small_units=4, large_units=8,
+                          episode_steps=100, cost_lambda=lam)
+        policy = _policy(cfg)
+        for option in (SMALL, LARGE):
+            for w in policy.actors[option].net.params:
+                w[...] = 0.0
+        policy.actors[SMALL].net.params[-1][..., 0] = 3.0           # the mean action's bias: tanh(3)
+        candidates = [("always small", policy.forced(SMALL)), ("always large", policy.forced(LARGE)),
+                      ("twin of always small", policy.forced(SMALL))]
+        chosen, choice = choose_gate(cfg, candidates, GateFitConfig(validate=250))
+        small, large, twin = choice["candidates"]
+        assert small["episodes"] == large["episodes"] == 3            # 250 steps of 100-step episodes
+        assert small["return_mean"] == pytest.approx(-0.1 * a * a * 100, rel=1e-3)
+        assert large["return_mean"] == 0.0 and large["large_fraction"] == 1.0
+        c = policy.costs
+        assert large["cost_per_episode"] == pytest.approx(lam * 100 * c.c_large)
+        assert small["objective"] == pytest.approx(small["return_mean"] - lam * 100 * c.c_small)
+        assert {k: v for k, v in twin.items() if k != "candidate"} == \
+            {k: v for k, v in small.items() if k != "candidate"}
+        assert choice["chosen"] == want and chosen is dict(candidates)[want]
+    with pytest.raises(GateFitError, match="validate"):
+        GateFitConfig(validate=-1)
 
 
 def test_fit_gate_on_a_run_and_its_refusals(tmp_path):
@@ -156,8 +201,15 @@ def test_fit_gate_on_a_run_and_its_refusals(tmp_path):
         shutil.copy(run / f, bare / f)
     refused(str(bare), "--out", str(tmp_path / "z"), says="--no-tail")
     r = cli("fit-gate", str(bare), "--out", str(tmp_path / "z"), "--no-tail", "--rounds", "1", "--labels", "10",
-            "--horizon", "5", "--updates", "10")
+            "--horizon", "5", "--updates", "10", "--validate", "60")
     assert r.returncode == 0, r.stderr
+    choice = json.loads((tmp_path / "z" / "gate_fit.json").read_text())["validation"]
+    assert [c["candidate"] for c in choice["candidates"]] == ["trained master", "fit of round 0"]
+    assert all(c["episodes"] == 2 for c in choice["candidates"])     # 60 steps of 50-step episodes
+    assert f"kept: the {choice['chosen']}" in r.stdout
+    kept_master = np.array_equal(load_policy(tmp_path / "z")[1].q_values(probe), trained.q_values(probe))
+    assert kept_master == (choice["chosen"] == "trained master")
+    refused(str(bare), "--out", str(tmp_path / "w"), "--no-tail", "--validate", "-1", says="--validate")
     assert json.loads((tmp_path / "z" / "gate_fit.json").read_text())["critic_checkpoint_step"] is None
 
 

@@ -26,7 +26,12 @@ sub-policy that usually costs a little and now and then loses the task has a med
 cost gap and a mean above it (test_gate_fit). The
 labels come from the states the gate itself visits, in rounds (DAgger, Ross et al. 2011): the
 first round runs the trained master, each next one the last fit, and every round's labels are
-kept.
+kept. With `validate` > 0 the fit returns, as DAgger does, the best of its iterates on
+validation episodes rather than the last: the trained master and every round's fit run the same
+episodes (the same seeds, 30_000 + seed onward, apart from the labels' and the evaluator's), and
+the one with the highest objective, the master's own reward summed over the episode (the return
+less lambda times the FLOPs it spent), is kept. So a fit that loses return on its states, or a
+round whose fit is worse than an earlier one, is not what is deployed.
 
 The sub-policies are not touched. Tasks need a simulator whose state can be saved and restored
 exactly (asym_control.tasks.simstate).
@@ -65,11 +70,14 @@ class GateFitConfig:
     holdout: float = 0.1       # share of the labels kept out of the fit, to report its accuracy
     seed: int = 0
     loss: str = "huber"        # "huber" (the DQN's, delta 1) or "mse" (squared error: the labels' mean)
+    validate: int = 0          # control steps, in whole episodes, each candidate runs to be chosen (0: the last fit)
 
     def __post_init__(self):
         for name in ("rounds", "labels", "horizon", "updates", "batch"):
             if getattr(self, name) < 1:
                 raise GateFitError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.validate < 0:
+            raise GateFitError(f"validate must be >= 0, got {self.validate}")
         if not 0.0 <= self.holdout < 1.0:
             raise GateFitError(f"holdout must be in [0, 1), got {self.holdout}")
         if self.loss not in LOSSES:
@@ -208,6 +216,12 @@ def gate_episodes(cfg, gate, env, finished, on_decision=None) -> tuple[list[floa
     `on_decision(obs)`, if given, sees every decision state before the gate chooses. Returns the
     episodes' returns and the share of control steps on large.
     """
+    returns, large, steps = _episodes(cfg, gate, env, finished, on_decision)
+    return returns, large / max(steps, 1)
+
+
+def _episodes(cfg, gate, env, finished, on_decision=None) -> tuple[list[float], int, int]:
+    """gate_episodes' loop: the returns, the control steps on large and all control steps."""
     returns, large, steps = [], 0, 0
     while not finished(len(returns)):
         obs, t, done, ret, option = env.reset(), 0, False, 0.0, SMALL
@@ -223,7 +237,29 @@ def gate_episodes(cfg, gate, env, finished, on_decision=None) -> tuple[list[floa
             large += option == LARGE
             done = terminated or truncated
         returns.append(ret)
-    return returns, large / max(steps, 1)
+    return returns, large, steps
+
+
+def validation_episodes(cfg, fc: GateFitConfig) -> int:
+    """Return how many episodes each candidate runs: `fc.validate` control steps of full-length episodes, >= 1."""
+    return max(1, -(-fc.validate // cfg.episode_steps))
+
+
+def score_gate(cfg, gate: AsymPolicy, fc: GateFitConfig) -> dict:
+    """
+    Run `gate` on the validation episodes and score it by the master's objective.
+
+    The objective is the mean over episodes of the return less lambda times the FLOPs of every
+    control step (the macro reward r_Omega = sum r - lambda * k * c_omega, summed over the
+    episode). Every call makes the same episodes: a fresh environment seeded 30_000 + fc.seed.
+    """
+    env = cfg.spec.make_env(seed=30_000 + fc.seed, episode_steps=cfg.episode_steps)
+    n = validation_episodes(cfg, fc)
+    returns, large, steps = _episodes(cfg, gate, env, lambda k: k >= n)
+    c = gate.costs
+    cost = cfg.cost_lambda * (large * c.c_large + (steps - large) * c.c_small) / n
+    return {"episodes": n, "return_mean": float(np.mean(returns)), "large_fraction": large / max(steps, 1),
+            "cost_per_episode": float(cost), "objective": float(np.mean(returns) - cost)}
 
 
 def labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, labels: int):
@@ -239,10 +275,13 @@ def labelled_episodes(cfg, gate: AsymPolicy, labeller: BranchLabeller, env, labe
 
 def fit_gate(cfg, policy: AsymPolicy, critic: MLP | None, fc: GateFitConfig, log=None):
     """
-    Run the rounds of label and fit; return (the fitted policy, one dict per round).
+    Run the rounds of label and fit; return (the chosen policy, one dict per round, the choice).
 
-    Label episodes start from seeds 20_000 + fc.seed onward, apart from the evaluator's (0) and
-    the training's evaluations (10_000 + seed).
+    The chosen policy is the last round's fit, or with `fc.validate` the best of the trained
+    master and every round's fit on the validation episodes (`score_gate`); the choice is then a
+    dict of every candidate's score and the one kept (None without `fc.validate`). Label episodes
+    start from seeds 20_000 + fc.seed onward, apart from the evaluator's (0), the training's
+    evaluations (10_000 + seed) and the validation's (30_000 + fc.seed).
     """
     if cfg.mode != "asym" or policy.master is None:
         raise GateFitError(f"a {cfg.mode} run has no master to fit")
@@ -253,7 +292,7 @@ def fit_gate(cfg, policy: AsymPolicy, critic: MLP | None, fc: GateFitConfig, log
     gap = cost_gap(cfg, policy)
     rng = np.random.default_rng(fc.seed)
     xs, ys, history = [], [], []
-    gate = policy
+    gate, candidates = policy, [("trained master", policy)]
     for r in range(fc.rounds):
         x, y, returns, large = labelled_episodes(cfg, gate, labeller, env, fc.labels)
         xs += x
@@ -267,7 +306,22 @@ def fit_gate(cfg, policy: AsymPolicy, critic: MLP | None, fc: GateFitConfig, log
         if log is not None:
             log(row)
         gate = with_master(policy, net)
-    return gate, history
+        candidates.append((f"fit of round {r}", gate))
+    if not fc.validate:
+        return gate, history, None
+    chosen, choice = choose_gate(cfg, candidates, fc)
+    return chosen, history, choice
+
+
+def choose_gate(cfg, candidates: list[tuple[str, AsymPolicy]], fc: GateFitConfig) -> tuple[AsymPolicy, dict]:
+    """
+    Return the candidate (name, gate) with the highest objective on the validation episodes, and the scores.
+
+    A tie goes to the later candidate (a later round's fit has seen more labels).
+    """
+    scores = [{"candidate": name, **score_gate(cfg, g, fc)} for name, g in candidates]
+    best = max(range(len(scores)), key=lambda i: (scores[i]["objective"], i))
+    return candidates[best][1], {"chosen": scores[best]["candidate"], "candidates": scores}
 
 
 TD_MASTER_DIR = "td_master"     # train --fit-gate keeps the TD-trained master's policy here
@@ -304,14 +358,14 @@ def fit_run(run_dir: Path, out_dir: Path, fc: GateFitConfig = TRAIN_FIT, log=Non
     else:
         critic, step = critic if critic is not None else large_critic(run_dir, cfg)
     t0 = time.perf_counter()
-    fitted, history = fit_gate(cfg, policy, critic, fc, log=log)
+    fitted, history, choice = fit_gate(cfg, policy, critic, fc, log=log)
     wall = round(time.perf_counter() - t0, 1)
     if out_dir.resolve() == run_dir.resolve():
         save_policy(run_dir / TD_MASTER_DIR, dataclasses.replace(cfg, fit_gate=False, fit_gate_loss="huber"),
                     policy_tensors(policy))
     save_policy(out_dir, dataclasses.replace(cfg, fit_gate=True, fit_gate_loss=fc.loss), policy_tensors(fitted))
     record = {"source_run": str(run_dir), "critic_checkpoint_step": step, "config": dataclasses.asdict(fc),
-              "rounds": history, "command": command, "wall_time_s": wall}
+              "rounds": history, "validation": choice, "command": command, "wall_time_s": wall}
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
