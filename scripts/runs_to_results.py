@@ -65,7 +65,8 @@ def fitted_source(run: Path):
         return run, None                  # a run trained with --fit-gate is a run folder like any other
     fit = json.loads(record.read_text())
     defaults = dataclasses.asdict(TRAIN_FIT)
-    config = {"loss": "huber", **fit["config"]}        # records made before the loss was a setting: huber
+    # records made before the loss and the validation were settings: huber, the last round's fit
+    config = {"loss": "huber", "validate": 0, **fit["config"]}
     changed = sorted(k for k in defaults if config.get(k) != defaults[k] and k != "loss")
     if changed:
         raise ResultError(f"{run} was fitted with other settings than train --fit-gate's ({', '.join(changed)}): "

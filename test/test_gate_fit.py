@@ -294,15 +294,15 @@ def test_a_fitted_folder_is_its_source_runs_trial_with_fit_gate(tmp_path):
     hand = Trial("finger-spin", "asym", 0, 3000, None, None, ("--schedule", "curriculum"))
     assert r2r.fitted_trial(hand, fit).train_args == ("--schedule", "curriculum", "--fit-gate")
     for config in ({**record["config"], "loss": "mse"},
-                   {k: v for k, v in record["config"].items() if k != "loss"}):   # a record from before the loss
+                   {k: v for k, v in record["config"].items() if k not in ("loss", "validate")}):   # an older record
         (out / "gate_fit.json").write_text(json.dumps({**record, "config": config}))
         _, fit = r2r.fitted_source(out)
         want = ("--fit-gate", "--fit-gate-loss", "mse") if config.get("loss") == "mse" else ("--fit-gate",)
         assert r2r.fitted_trial(hand, fit).train_args == ("--schedule", "curriculum") + want
-    record["config"]["horizon"] = 8
-    (out / "gate_fit.json").write_text(json.dumps(record))
-    with pytest.raises(ResultError, match="horizon"):
-        r2r.fitted_source(out)
+    for key, value in (("validate", 20000), ("horizon", 8)):     # train --fit-gate cannot make these
+        (out / "gate_fit.json").write_text(json.dumps({**record, "config": {**record["config"], key: value}}))
+        with pytest.raises(ResultError, match=key):
+            r2r.fitted_source(out)
 
 
 def test_the_bound_acts_on_the_labels(tmp_path):
